@@ -1,0 +1,97 @@
+// Package testwasm locates or builds the WebAssembly modules that tests run through the host.
+//
+// `make test` builds build/filter.wasm before running the suite, so CI (CI=true) requires it to be there and fails
+// when it is missing: a test that silently rebuilt it would hide a broken `make build`. Locally, and for a plain
+// `go test ./...` on a fresh clone, the module is built on demand with the standard toolchain.
+package testwasm
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// FilterPackage is the import path of the filter's main package.
+const FilterPackage = "github.com/chips-proxy-wasm/chips-proxy-wasm/filter"
+
+var (
+	buildMu sync.Mutex
+	built   = map[string]string{}
+)
+
+// RepoRoot returns the repository root: the directory holding go.mod above this file.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Filter returns the path of build/filter.wasm, building it first when it is missing and CI is not set.
+// Outside CI it is rebuilt once per test binary so that a stale module never tests old code.
+func Filter(tb testing.TB) string {
+	tb.Helper()
+	path := filepath.Join(RepoRoot(), "build", "filter.wasm")
+	if os.Getenv("CI") == "true" {
+		if _, err := os.Stat(path); err != nil {
+			tb.Fatalf("testwasm: %s is missing; run `make build` first (CI=true never builds it implicitly): %v", path, err)
+		}
+		return path
+	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[FilterPackage]; ok {
+		return p
+	}
+	if err := buildTo(FilterPackage, path); err != nil {
+		tb.Fatal(err)
+	}
+	built[FilterPackage] = path
+	return path
+}
+
+// Build compiles the Go guest in pkg (an import path or a path relative to the repository root, such as
+// "./host/testdata/guests/readheaders") for wasip1 as a reactor and returns the .wasm path. Each package is built once
+// per test binary, into build/guests/.
+func Build(tb testing.TB, pkg string) string {
+	tb.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[pkg]; ok {
+		return p
+	}
+	name := strings.NewReplacer("/", "_", ".", "_").Replace(strings.TrimPrefix(pkg, "./"))
+	out := filepath.Join(RepoRoot(), "build", "guests", name+".wasm")
+	if err := buildTo(pkg, out); err != nil {
+		tb.Fatal(err)
+	}
+	built[pkg] = out
+	return out
+}
+
+// buildTo runs the wasip1 build and renames the result into place, so that test binaries of several packages
+// building concurrently never read a half-written module.
+func buildTo(pkg, out string) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("testwasm: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".build-*.wasm")
+	if err != nil {
+		return fmt.Errorf("testwasm: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", tmp.Name(), pkg)
+	cmd.Dir = RepoRoot()
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("testwasm: building %s: %v\n%s", pkg, err, msg)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return fmt.Errorf("testwasm: %w", err)
+	}
+	return nil
+}
