@@ -95,3 +95,9 @@ func buildTo(pkg, out string) error {
 	}
 	return nil
 }
+
+// CacheDir is a wazero compilation cache shared by every test that starts a host: compiling the filter takes
+// seconds, loading it from the cache milliseconds. It lives under build/, which `make clean` removes.
+func CacheDir() string {
+	return filepath.Join(RepoRoot(), "build", "wazero-cache")
+}

@@ -1,0 +1,72 @@
+// Package host runs a Proxy-Wasm HTTP filter (ABI 0.2.0/0.2.1, such as a Go plugin built with
+// GOOS=wasip1 -buildmode=c-shared on github.com/proxy-wasm/proxy-wasm-go-sdk) on wazero, behaving as Envoy 1.33
+// does, so that a plugin that works here works in Envoy.
+//
+// # Shape
+//
+// New compiles the module once (wazero's compiler, optionally with an on-disk compilation cache), checks it the way
+// Envoy loads it, and creates a first instance. A Host keeps a bounded pool of instances (Options.PoolSize), each a
+// module instance with its plugin (root) context, like one Envoy worker thread's VM. NewStream takes an instance for
+// one HTTP stream and keeps it until Stream.Close, because a wazero module is not safe for concurrent calls and a
+// stream's contexts live in one VM. Instances are created on demand up to the bound; NewStream waits when all are
+// busy.
+//
+// The host functions ("env" module) are registered once per runtime and find the calling instance through the
+// context of the call, which each instance builds once; exported functions are looked up once per instance and
+// called with CallWithStack on a reused stack, and header maps are serialized straight into guest memory, so the
+// per-stream path allocates almost nothing on the host side.
+//
+// # Order of calls
+//
+// Start-up follows proxy-wasm-cpp-host: _initialize (and main or __main_void when exported), then
+// proxy_on_context_create(root, 0), proxy_on_vm_start(root, vm_configuration_size) and
+// proxy_on_configure(root, plugin_configuration_size); a false from either of the last two fails New. Note that
+// the root context is created before proxy_on_vm_start, as Envoy does. A stream gets proxy_on_context_create(id,
+// root) at its first callback, then its HTTP callbacks, and at Close proxy_on_log (Envoy's access log), then
+// proxy_on_done and proxy_on_delete. Host.Close ends each root context with proxy_on_done and proxy_on_delete.
+//
+// # Envoy fidelity
+//
+//   - Load-time checks and their wording: a proxy_abi_version_* marker ("Missing or unknown Proxy-Wasm ABI
+//     version"), an allocator ("Wasm module is missing malloc function."), callback signatures ("Bad function
+//     signature for: ..."), and imports within an Envoy import list ("Failed to load Wasm module due to a missing
+//     import: wasi_snapshot_preview1.X"), including the env functions Envoy registers only for some ABI versions.
+//     Inspect and CheckCompatibility expose the same checks for tools.
+//   - Header maps keep Envoy's HeaderMapImpl semantics; see headers.go: lowercase names, pseudo-headers first,
+//     one entry per repeated header (set-cookie), inline headers joined with ",", replace moves the header to the
+//     end, get returns the first value, "host" aliases ":authority" in requests.
+//   - Availability is Envoy's: the request headers can be read and changed in proxy_on_request_headers and are gone
+//     (BadArgument) once it returns Continue; in proxy_on_log both header maps are readable and none writable;
+//     request.* properties derived from headers are NotFound in the response phase; a body is reachable in its own
+//     callback. Plugins that need request data when the response arrives must keep a copy, as in Envoy.
+//   - Status codes follow proxy-wasm-cpp-host and Envoy's Context: InvalidMemoryAccess for pointers outside guest
+//     memory (never a host panic), BadArgument for enums out of range and unavailable maps, NotFound for unknown
+//     properties, metrics, queues and foreign functions. A malformed serialized map reads as empty, as in Envoy.
+//   - Metrics are shared by all instances, like Envoy's stats; counters only grow (incrementing by zero or less is
+//     a BadArgument, which the Go SDK turns into a panic); ids encode the type in their low two bits.
+//   - Shared data and shared queues are shared by all instances of a Host (one vm_id), with Envoy's CAS rules.
+//   - Callouts (HTTP, gRPC) fail as in Envoy without such a cluster: BadArgument, ParseFailure.
+//   - WASI has real clocks (wall time from Options.Now), crypto randomness, the plugin's environment, no files;
+//     stdout and stderr are logged line by line at info and error level.
+//
+// # Failure policy
+//
+// A plugin fails when a callback traps (a Go panic ends in an unreachable instruction), exits (proc_exit), or its
+// allocator fails. The failed instance is closed, never reused, and replaced in the background, so the pool keeps
+// its size; the failure is logged and counted in Stats. The stream that hit the failure gets the FailurePolicy:
+// FailClosed and FailReload answer 503 (Envoy's failStream: no body, details "wasm_fail_stream"), FailOpen lets the
+// stream through with its headers as they were before the failing callback. The stream's later callbacks are
+// skipped.
+//
+// Envoy keeps a crashed VM failed under FAIL_CLOSED and FAIL_OPEN (every later request on that worker gets 503, or
+// skips the plugin, until the configuration changes) and only FAIL_RELOAD brings a new VM. This host replaces the
+// instance under every policy, so a single bad request cannot take out a share of the pool; the policy decides what
+// the failing stream gets, and FailClosed and FailReload differ only in name. FailOpen also undoes the failing
+// callback's header changes, where Envoy would keep whatever the plugin changed before it failed.
+//
+// # What is not modelled
+//
+// Trailers, HTTP and gRPC callouts, foreign functions and asynchronous resumption (a paused stream is reported in
+// Verdict.Paused). Ticks (proxy_on_tick) and shared-queue notifications (proxy_on_queue_ready) are delivered
+// between streams, when an instance returns to the pool, rather than from an event loop.
+package host

@@ -1,0 +1,283 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitInstances waits (bounded) for background replacements to bring the pool back to n instances.
+func waitInstances(t *testing.T, h *Host, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for h.Stats().Instances != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("instances = %d, want %d", h.Stats().Instances, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// oddHeaders has 5 entries, so the trap guest fails on it; evenHeaders has 4.
+func oddHeaders() [][2]string  { return reqHeaders("/", [2]string{"x-odd", "1"}) }
+func evenHeaders() [][2]string { return reqHeaders("/") }
+
+func TestFailurePolicyRequestPhase(t *testing.T) {
+	for _, policy := range []FailurePolicy{FailClosed, FailOpen, FailReload} {
+		t.Run(policy.String(), func(t *testing.T) {
+			h, rec := newHost(t, Options{Module: wat(t, "trap"), FailurePolicy: policy})
+			s := newStream(t, h)
+			in := oddHeaders()
+			v := s.OnRequestHeaders(in, true)
+			if v.Err == nil || !strings.Contains(v.Err.Error(), "wasmhost: proxy_on_request_headers: ") || !strings.Contains(v.Err.Error(), "unreachable") {
+				t.Fatalf("Err = %v", v.Err)
+			}
+			if policy == FailOpen {
+				if v.Local != nil {
+					t.Errorf("fail open answered %+v", v.Local)
+				}
+			} else if v.Local == nil || v.Local.Status != 503 || v.Local.Details != "wasm_fail_stream" || v.Local.Body != nil {
+				t.Errorf("fail closed answered %+v", v.Local)
+			}
+			if got := s.RequestHeaders(); !slices.Equal(got, in) {
+				t.Errorf("request headers %q", got)
+			}
+			// Later callbacks of the failed stream are skipped, whatever they carry.
+			resp := respHeaders([2]string{"set-cookie", "a=1"})
+			if v := s.OnResponseHeaders(resp, true); v != (Verdict{}) {
+				t.Errorf("response verdict after failure %+v", v)
+			}
+			if got := s.ResponseHeaders(); !slices.Equal(got, resp) {
+				t.Errorf("response headers %q", got)
+			}
+			s.Close()
+			s.Close()
+
+			st := h.Stats()
+			wantOpen, wantClosed := uint64(0), uint64(1)
+			if policy == FailOpen {
+				wantOpen, wantClosed = 1, 0
+			}
+			if st.Traps != 1 || st.Reloads != 1 || st.FailOpen != wantOpen || st.FailClosed != wantClosed || st.Active != 0 {
+				t.Errorf("stats %+v", st)
+			}
+			if len(rec.messages("plugin failed")) != 1 {
+				t.Errorf("failure not logged once: %q", rec.all())
+			}
+			// The failed instance is gone; a fresh one serves the next stream.
+			waitInstances(t, h, 1)
+			s = newStream(t, h)
+			if v := s.OnRequestHeaders(evenHeaders(), true); v != (Verdict{}) {
+				t.Errorf("next stream verdict %+v", v)
+			}
+			s.Close()
+		})
+	}
+}
+
+func TestFailurePolicyResponsePhase(t *testing.T) {
+	for _, policy := range []FailurePolicy{FailClosed, FailOpen} {
+		t.Run(policy.String(), func(t *testing.T) {
+			h, _ := newHost(t, Options{Module: guest(t, "headers"), FailurePolicy: policy})
+			s := newStream(t, h)
+			s.OnRequestHeaders(reqHeaders("/add-then-panic"), true)
+			upstream := respHeaders([2]string{"set-cookie", "a=1"}, [2]string{"set-cookie", "b=2"})
+			v := s.OnResponseHeaders(upstream, true)
+			if v.Err == nil || !strings.Contains(v.Err.Error(), "proxy_on_response_headers") {
+				t.Fatalf("Err = %v", v.Err)
+			}
+			if (policy == FailOpen) != (v.Local == nil) {
+				t.Errorf("local response %+v under %v", v.Local, policy)
+			}
+			// The plugin added x-partial and removed set-cookie before failing; none of it survives.
+			if got := s.ResponseHeaders(); !slices.Equal(got, upstream) {
+				t.Errorf("response headers %q, want the upstream's %q", got, upstream)
+			}
+			s.Close()
+		})
+	}
+}
+
+func TestGoPanicIsAFailure(t *testing.T) {
+	h, rec := newHost(t, Options{Module: guest(t, "lifecycle")})
+	s := newStream(t, h)
+	v := s.OnRequestHeaders(reqHeaders("/panic"), true)
+	// A Go panic ends in runtime.abort, an unreachable instruction.
+	if v.Err == nil || !strings.Contains(v.Err.Error(), "wasm error: unreachable") || !strings.Contains(v.Err.Error(), "runtime.gopanic") || v.Local == nil {
+		t.Fatalf("verdict %+v", v)
+	}
+	s.Close()
+	// The Go runtime's panic report goes to stderr, which is logged at error level.
+	if got := rec.messages("panic: boom in request headers"); len(got) != 1 || !strings.HasPrefix(got[0], "ERROR") {
+		t.Errorf("stderr not logged: %q", got)
+	}
+}
+
+func TestProcExitIsAFailure(t *testing.T) {
+	h, _ := newHost(t, Options{Module: wat(t, "exit")})
+	s := newStream(t, h)
+	v := s.OnRequestHeaders(evenHeaders(), true)
+	if v.Err == nil || !strings.Contains(v.Err.Error(), "the plugin exited with code 3 (proc_exit)") || v.Local == nil || v.Local.Status != 503 {
+		t.Fatalf("verdict %+v", v)
+	}
+	s.Close()
+}
+
+// Pointers outside guest memory come back as statuses; the host neither panics nor fails the plugin.
+func TestOutOfBoundsPointersThroughGuest(t *testing.T) {
+	h, _ := newHost(t, Options{Module: wat(t, "oob")})
+	s := newStream(t, h)
+	if v := s.OnRequestHeaders(evenHeaders(), true); v != (Verdict{}) {
+		t.Fatalf("verdict %+v", v)
+	}
+	if got := values(s.RequestHeaders(), "x-oob"); !slices.Equal(got, []string{"6662"}) {
+		t.Errorf("x-oob = %q, want 6662 (InvalidMemoryAccess x3, BadArgument)", got)
+	}
+	s.Close()
+	if st := h.Stats(); st.Traps != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestNewStreamWaitsForAnInstance(t *testing.T) {
+	h, _ := newHost(t, Options{Module: wat(t, "minimal"), PoolSize: 1})
+	s := newStream(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := h.NewStream(ctx, StreamInfo{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second stream with a pool of one: err = %v", err)
+	}
+	done := make(chan *Stream)
+	go func() {
+		s2, err := h.NewStream(context.Background(), StreamInfo{})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s2
+	}()
+	s.Close()
+	(<-done).Close()
+}
+
+func TestCloseHost(t *testing.T) {
+	h, err := New(context.Background(), Options{Module: wat(t, "lifecycle"), Logger: discard(), PoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := h.NewStream(context.Background(), StreamInfo{})
+	closed := make(chan error)
+	go func() { closed <- h.Close(context.Background()) }()
+	// Close waits for the open stream.
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned %v with a stream open", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	s.OnRequestHeaders(evenHeaders(), true)
+	s.Close()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.NewStream(context.Background(), StreamInfo{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("NewStream after Close: %v", err)
+	}
+	if st := h.Stats(); st.Instances != 0 || st.Active != 0 {
+		t.Errorf("stats after Close %+v", st)
+	}
+}
+
+// Many goroutines through one host, half of their streams trapping: every stream gets the policy's answer, and the
+// pool ends healthy, at its size, with every instance usable.
+func TestTrapUnderLoad(t *testing.T) {
+	for _, policy := range []FailurePolicy{FailClosed, FailOpen, FailReload} {
+		t.Run(policy.String(), func(t *testing.T) {
+			const pool, workers, perWorker = 4, 32, 12
+			h, _ := newHost(t, Options{Module: wat(t, "trap"), FailurePolicy: policy, PoolSize: pool})
+			var wg sync.WaitGroup
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < perWorker; i++ {
+						s := newStream(t, h)
+						trap := (w+i)%2 == 0
+						in := evenHeaders()
+						if trap {
+							in = oddHeaders()
+						}
+						v := s.OnRequestHeaders(in, true)
+						switch {
+						case !trap && v != (Verdict{}):
+							t.Errorf("healthy stream: %+v", v)
+						case trap && v.Err == nil:
+							t.Error("trapping stream without Err")
+						case trap && policy == FailOpen && v.Local != nil:
+							t.Errorf("fail open answered %+v", v.Local)
+						case trap && policy != FailOpen && (v.Local == nil || v.Local.Status != 503):
+							t.Errorf("fail closed answered %+v", v.Local)
+						}
+						if !trap {
+							if v := s.OnResponseHeaders(respHeaders([2]string{"a", "b"}), true); v != (Verdict{}) {
+								t.Errorf("healthy response: %+v", v)
+							}
+						}
+						s.Close()
+					}
+				}()
+			}
+			wg.Wait()
+			const traps = workers * perWorker / 2
+			st := h.Stats()
+			if st.Traps != traps || st.Reloads != traps || st.Active != 0 || st.Streams != workers*perWorker {
+				t.Errorf("stats %+v, want %d traps", st, traps)
+			}
+			if policy == FailOpen && st.FailOpen != traps || policy != FailOpen && st.FailClosed != traps {
+				t.Errorf("stats %+v", st)
+			}
+			waitInstances(t, h, pool)
+			// Hold every instance at once: each must serve a stream.
+			var held []*Stream
+			for i := 0; i < pool; i++ {
+				s := newStream(t, h)
+				if v := s.OnRequestHeaders(evenHeaders(), true); v != (Verdict{}) {
+					t.Errorf("instance %d after the load: %+v", i, v)
+				}
+				held = append(held, s)
+			}
+			for _, s := range held {
+				s.Close()
+			}
+		})
+	}
+}
+
+func TestConcurrentStreams(t *testing.T) {
+	h, _ := newHost(t, Options{Module: guest(t, "headers"), PoolSize: 4})
+	const workers, perWorker = 32, 10
+	want := [][2]string{
+		{":status", "200"}, {":pseudo", "p"}, {"set-cookie", "a=1"}, {"set-cookie", "c=3"}, {"via", "wasm"},
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWorker; i++ {
+				s, got := headersRun(t, h, "/add", respHeaders([2]string{"set-cookie", "a=1"}))
+				s.Close()
+				if !slices.Equal(got, want) {
+					t.Errorf("got %q", got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if st := h.Stats(); st.Streams != workers*perWorker || st.Traps != 0 || st.Active != 0 || st.Instances > 4 {
+		t.Errorf("stats %+v", st)
+	}
+}

@@ -1,0 +1,399 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// phase names the guest callback an instance is running; host functions use it to know which context is current
+// and what that context may touch.
+type phase uint8
+
+const (
+	phaseIdle phase = iota
+	phaseInitialize
+	phaseRootCreate
+	phaseVMStart
+	phaseConfigure
+	phaseTick
+	phaseQueueReady
+	phaseRootDone
+	phaseRootDelete
+	// Stream phases follow; isStream relies on the order.
+	phaseContextCreate
+	phaseRequestHeaders
+	phaseRequestBody
+	phaseResponseHeaders
+	phaseResponseBody
+	phaseLog
+	phaseDone
+	phaseDelete
+)
+
+var phaseNames = [...]string{
+	phaseIdle:            "idle",
+	phaseInitialize:      "_initialize",
+	phaseRootCreate:      "proxy_on_context_create (root)",
+	phaseVMStart:         "proxy_on_vm_start",
+	phaseConfigure:       "proxy_on_configure",
+	phaseTick:            "proxy_on_tick",
+	phaseQueueReady:      "proxy_on_queue_ready",
+	phaseRootDone:        "proxy_on_done (root)",
+	phaseRootDelete:      "proxy_on_delete (root)",
+	phaseContextCreate:   "proxy_on_context_create",
+	phaseRequestHeaders:  "proxy_on_request_headers",
+	phaseRequestBody:     "proxy_on_request_body",
+	phaseResponseHeaders: "proxy_on_response_headers",
+	phaseResponseBody:    "proxy_on_response_body",
+	phaseLog:             "proxy_on_log",
+	phaseDone:            "proxy_on_done",
+	phaseDelete:          "proxy_on_delete",
+}
+
+func (p phase) String() string { return phaseNames[p] }
+
+func (p phase) isStream() bool { return p >= phaseContextCreate }
+
+// rootContextID is the id of the plugin (root) context. proxy-wasm-cpp-host numbers contexts per VM from 1, 0 being
+// the VM itself, and the plugin's root context is the first one created.
+const rootContextID = 1
+
+// ctxKey finds the instance behind a host-function call: every call into a guest passes the instance's own
+// context, built once, so the lookup is one pointer comparison and allocates nothing.
+type ctxKey struct{}
+
+// guestFuncs are the module's exported functions, looked up once per instance.
+type guestFuncs struct {
+	initialize, main, mainVoid, start                                      api.Function
+	contextCreate, vmStart, configure, done, log, delete, tick, queueReady api.Function
+	requestHeaders, requestBody, responseHeaders, responseBody, malloc     api.Function
+}
+
+// instance is one instantiation of the module with its root context: the unit the pool hands out. It is used by one
+// goroutine at a time (the one holding it from the pool), which is why its state needs no lock.
+type instance struct {
+	h      *Host
+	mod    api.Module
+	mem    api.Memory
+	ctx    context.Context
+	serial uint64
+	fn     guestFuncs
+
+	stack      [8]uint64 // arguments and result of the callback being called
+	allocStack [1]uint64 // malloc's, separate because malloc runs inside host functions
+
+	phase     phase
+	effective uint32 // context chosen by proxy_set_effective_context in the running callback; 0 = none
+	nextID    uint32
+	gen       uint64 // stream generation, guards Stream handles against reuse of the instance
+	st        streamState
+
+	scratch []byte      // property values and other short-lived serializations
+	pairs   [][2]string // parsed header lists
+
+	tickPeriod time.Duration
+	lastTick   time.Time
+
+	queueMu      sync.Mutex
+	queueReady   []uint32
+	queuePending atomic.Bool
+
+	pendingDone bool // the root context's proxy_on_done returned false during shutdown
+
+	stdout, stderr *lineWriter
+	closed         bool
+}
+
+func (inst *instance) logger() *slog.Logger { return inst.h.guestLog }
+
+// newInstance instantiates the module and runs the start-up sequence of proxy-wasm-cpp-host: _initialize (then
+// main or __main_void when exported), or _start for a WASI command; then proxy_on_context_create(root, 0),
+// proxy_on_vm_start(root, vm_configuration_size) and proxy_on_configure(root, plugin_configuration_size). A
+// false from either of the last two, or any trap, fails the instance.
+func (h *Host) newInstance(ctx context.Context) (*instance, error) {
+	inst := &instance{h: h, serial: h.serial.Add(1), nextID: rootContextID}
+	inst.stdout = newLineWriter(h.guestLog, slog.LevelInfo, "stdout")
+	inst.stderr = newLineWriter(h.guestLog, slog.LevelError, "stderr")
+	cfg := h.moduleConfig.WithStdout(inst.stdout).WithStderr(inst.stderr)
+	mod, err := h.runtime.InstantiateModule(ctx, h.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("wasmhost: instantiating the module: %w", err)
+	}
+	inst.mod = mod
+	inst.mem = mod.Memory()
+	inst.ctx = context.WithValue(context.Background(), ctxKey{}, inst)
+	f := &inst.fn
+	f.initialize = mod.ExportedFunction("_initialize")
+	f.main = mod.ExportedFunction("main")
+	f.mainVoid = mod.ExportedFunction("__main_void")
+	f.start = mod.ExportedFunction("_start")
+	f.contextCreate = mod.ExportedFunction("proxy_on_context_create")
+	f.vmStart = mod.ExportedFunction("proxy_on_vm_start")
+	f.configure = mod.ExportedFunction("proxy_on_configure")
+	f.done = mod.ExportedFunction("proxy_on_done")
+	f.log = mod.ExportedFunction("proxy_on_log")
+	f.delete = mod.ExportedFunction("proxy_on_delete")
+	f.tick = mod.ExportedFunction("proxy_on_tick")
+	f.queueReady = mod.ExportedFunction("proxy_on_queue_ready")
+	f.requestHeaders = mod.ExportedFunction("proxy_on_request_headers")
+	f.requestBody = mod.ExportedFunction("proxy_on_request_body")
+	f.responseHeaders = mod.ExportedFunction("proxy_on_response_headers")
+	f.responseBody = mod.ExportedFunction("proxy_on_response_body")
+	f.malloc = mod.ExportedFunction("malloc")
+	if f.malloc == nil {
+		f.malloc = mod.ExportedFunction("proxy_on_memory_allocate")
+	}
+	if err := inst.startUp(); err != nil {
+		inst.close()
+		return nil, err
+	}
+	h.stats.instances.Add(1)
+	return inst, nil
+}
+
+func (inst *instance) startUp() error {
+	f := &inst.fn
+	switch {
+	case f.initialize != nil:
+		if _, err := inst.call(f.initialize, phaseInitialize, 0); err != nil {
+			return err
+		}
+		if f.main != nil {
+			inst.stack[0], inst.stack[1] = 0, 0
+			if _, err := inst.call(f.main, phaseInitialize, 2); err != nil {
+				return err
+			}
+		} else if f.mainVoid != nil {
+			if _, err := inst.call(f.mainVoid, phaseInitialize, 0); err != nil {
+				return err
+			}
+		}
+	case f.start != nil:
+		if _, err := inst.call(f.start, phaseInitialize, 0); err != nil {
+			return fmt.Errorf("%w (a module that exports _start is a WASI command; build the plugin with -buildmode=c-shared)", err)
+		}
+	}
+	inst.stack[0], inst.stack[1] = rootContextID, 0
+	if _, err := inst.call(f.contextCreate, phaseRootCreate, 2); err != nil {
+		return err
+	}
+	inst.stack[0], inst.stack[1] = rootContextID, uint64(len(inst.h.opts.VMConfig))
+	ok, err := inst.call(f.vmStart, phaseVMStart, 2)
+	if err != nil {
+		return err
+	}
+	if uint32(ok) == 0 {
+		return errors.New("wasmhost: plugin rejected its VM configuration (proxy_on_vm_start returned false); see its log")
+	}
+	inst.stack[0], inst.stack[1] = rootContextID, uint64(len(inst.h.opts.PluginConfig))
+	ok, err = inst.call(f.configure, phaseConfigure, 2)
+	if err != nil {
+		return err
+	}
+	if uint32(ok) == 0 {
+		return errors.New("wasmhost: plugin rejected its configuration (proxy_on_configure returned false); see its log")
+	}
+	return nil
+}
+
+// call runs fn with the first n values of inst.stack as arguments and returns its result (0 for none). Any error
+// (trap, panic in a host function, proc_exit) is returned with the callback's name; the instance must then be
+// discarded.
+func (inst *instance) call(fn api.Function, ph phase, n int) (uint64, error) {
+	inst.phase, inst.effective = ph, 0
+	err := fn.CallWithStack(inst.ctx, inst.stack[:max(n, 1)])
+	inst.phase, inst.effective = phaseIdle, 0
+	if err != nil {
+		var exit *sys.ExitError
+		if errors.As(err, &exit) {
+			return 0, fmt.Errorf("wasmhost: %s: the plugin exited with code %d (proc_exit)", ph, exit.ExitCode())
+		}
+		return 0, fmt.Errorf("wasmhost: %s: %w", ph, err)
+	}
+	return inst.stack[0], nil
+}
+
+func (inst *instance) call1(fn api.Function, ph phase, a uint64) (uint64, error) {
+	inst.stack[0] = a
+	return inst.call(fn, ph, 1)
+}
+
+func (inst *instance) call2(fn api.Function, ph phase, a, b uint64) (uint64, error) {
+	inst.stack[0], inst.stack[1] = a, b
+	return inst.call(fn, ph, 2)
+}
+
+func (inst *instance) call3(fn api.Function, ph phase, a, b, c uint64) (uint64, error) {
+	inst.stack[0], inst.stack[1], inst.stack[2] = a, b, c
+	return inst.call(fn, ph, 3)
+}
+
+// newStreamID allocates a context id, never 0 or the root's, wrapping like proxy-wasm-cpp-host's counter.
+func (inst *instance) newStreamID() uint32 {
+	inst.nextID++
+	if inst.nextID <= rootContextID {
+		inst.nextID = rootContextID + 1
+	}
+	return inst.nextID
+}
+
+// idleWork delivers what the root context is owed between streams: a due proxy_on_tick and pending
+// proxy_on_queue_ready notifications. Envoy runs both from its event loop; here they run when the instance is
+// handed back to the pool, so an instance that sits idle gets its tick at its next use.
+func (inst *instance) idleWork() error {
+	if inst.tickPeriod > 0 && inst.fn.tick != nil {
+		if now := inst.h.opts.Now(); now.Sub(inst.lastTick) >= inst.tickPeriod {
+			inst.lastTick = now
+			if _, err := inst.call1(inst.fn.tick, phaseTick, rootContextID); err != nil {
+				return err
+			}
+		}
+	}
+	if inst.queuePending.Load() {
+		inst.queueMu.Lock()
+		tokens := inst.queueReady
+		inst.queueReady = nil
+		inst.queuePending.Store(false)
+		inst.queueMu.Unlock()
+		if inst.fn.queueReady != nil {
+			for _, tok := range tokens {
+				if _, err := inst.call2(inst.fn.queueReady, phaseQueueReady, rootContextID, uint64(tok)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (inst *instance) notifyQueue(tok uint32) {
+	inst.queueMu.Lock()
+	inst.queueReady = append(inst.queueReady, tok)
+	inst.queuePending.Store(true)
+	inst.queueMu.Unlock()
+}
+
+// shutdown ends the root context like proxy-wasm-cpp-host's startShutdown: proxy_on_done, then proxy_on_delete
+// when it returned true. A plugin that returns false would call proxy_done later; the host does not wait for it.
+func (inst *instance) shutdown() {
+	if inst.fn.done != nil {
+		done, err := inst.call1(inst.fn.done, phaseRootDone, rootContextID)
+		if err != nil {
+			inst.logger().Warn("wasmhost: plugin failed while shutting down", "error", err)
+			return
+		}
+		if uint32(done) == 0 {
+			inst.pendingDone = true
+			inst.logger().Debug("wasmhost: plugin asked to finish later (proxy_on_done returned false); closing anyway")
+			return
+		}
+	}
+	if inst.fn.delete != nil {
+		if _, err := inst.call1(inst.fn.delete, phaseRootDelete, rootContextID); err != nil {
+			inst.logger().Warn("wasmhost: plugin failed while shutting down", "error", err)
+		}
+	}
+}
+
+// close releases the module. The instance must not be used afterwards.
+func (inst *instance) close() {
+	if inst.closed {
+		return
+	}
+	inst.closed = true
+	inst.h.queues.disown(inst)
+	inst.stdout.flush()
+	inst.stderr.flush()
+	if inst.mod != nil {
+		_ = inst.mod.Close(context.Background())
+	}
+}
+
+// Guest memory helpers. Views returned by mem.Read alias guest memory and go stale when the guest grows it, so
+// anything kept is copied first.
+
+// alloc reserves size bytes in the guest with its allocator (malloc, or proxy_on_memory_allocate) and returns the
+// address and a view of the block. A trap inside the allocator is re-raised as a panic, which wazero turns into the
+// error of the callback that is running: the callback failed.
+func (inst *instance) alloc(size uint32) (uint32, []byte, bool) {
+	inst.allocStack[0] = uint64(size)
+	if err := inst.fn.malloc.CallWithStack(inst.ctx, inst.allocStack[:]); err != nil {
+		panic(fmt.Errorf("memory allocation of %d bytes failed: %w", size, err))
+	}
+	ptr := uint32(inst.allocStack[0])
+	if ptr == 0 {
+		return 0, nil, false
+	}
+	view, ok := inst.mem.Read(ptr, size)
+	return ptr, view, ok
+}
+
+// copyOut is proxy-wasm-cpp-host's copyToPointerSize: it copies data into a fresh guest block and writes the
+// block's address and size to ptrPtr and sizePtr; an empty value is returned as address 0, size 0.
+func (inst *instance) copyOut(data []byte, ptrPtr, sizePtr uint32) bool {
+	var ptr uint32
+	if len(data) > 0 {
+		p, view, ok := inst.alloc(uint32(len(data)))
+		if !ok {
+			return false
+		}
+		copy(view, data)
+		ptr = p
+	}
+	return inst.mem.WriteUint32Le(ptrPtr, ptr) && inst.mem.WriteUint32Le(sizePtr, uint32(len(data)))
+}
+
+func (inst *instance) copyOutString(s string, ptrPtr, sizePtr uint32) bool {
+	var ptr uint32
+	if len(s) > 0 {
+		p, view, ok := inst.alloc(uint32(len(s)))
+		if !ok {
+			return false
+		}
+		copy(view, s)
+		ptr = p
+	}
+	return inst.mem.WriteUint32Le(ptrPtr, ptr) && inst.mem.WriteUint32Le(sizePtr, uint32(len(s)))
+}
+
+// currentStream returns the stream context the running callback acts on, or nil for the root context.
+func (inst *instance) currentStream() *streamState {
+	switch inst.effective {
+	case 0:
+		if inst.phase.isStream() {
+			return &inst.st
+		}
+		return nil
+	case rootContextID:
+		return nil
+	}
+	return &inst.st
+}
+
+// newModuleConfig is the per-instance WASI configuration: the real clocks (wall time from Options.Now), crypto
+// randomness, the plugin's environment, no arguments, no files, and no start functions, so that _initialize is
+// called by the host and its failure reported as such.
+func newModuleConfig(o Options, monoStart time.Time) wazero.ModuleConfig {
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithWalltime(func() (int64, int32) {
+			t := o.Now()
+			return t.Unix(), int32(t.Nanosecond())
+		}, sys.ClockResolution(1)).
+		WithNanotime(func() int64 { return int64(time.Since(monoStart)) }, sys.ClockResolution(1)).
+		WithRandSource(cryptoRand)
+	for _, k := range sortedKeys(o.Env) {
+		cfg = cfg.WithEnv(k, o.Env[k])
+	}
+	return cfg
+}

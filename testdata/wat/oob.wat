@@ -1,0 +1,35 @@
+;; oob: in proxy_on_request_headers, calls host functions with pointers outside its memory and reports the statuses
+;; it got back as the request header "x-oob", one decimal digit per call:
+;;   proxy_log with an out-of-bounds message, proxy_get_header_map_pairs with an out-of-bounds return pointer,
+;;   proxy_get_header_map_value with an out-of-bounds key, proxy_add_header_map_value with a bad map type.
+;; A host that handles them like Envoy answers "6662" and keeps running.
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_pairs" (func $pairs (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $value (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "x-oob")
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "malloc") (param $size i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (local.get $p))
+  (func $digit (param $at i32) (param $status i32)
+    (i32.store8 (local.get $at) (i32.add (i32.const 48) (local.get $status))))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (call $digit (i32.const 32) (call $log (i32.const 2) (i32.const 0xfffffff0) (i32.const 64)))
+    (call $digit (i32.const 33) (call $pairs (i32.const 0) (i32.const 0xfffffffc) (i32.const 0xfffffff8)))
+    (call $digit (i32.const 34) (call $value (i32.const 0) (i32.const 65530) (i32.const 100) (i32.const 48) (i32.const 52)))
+    (call $digit (i32.const 35) (call $add (i32.const 99) (i32.const 16) (i32.const 5) (i32.const 32) (i32.const 4)))
+    (drop (call $add (i32.const 0) (i32.const 16) (i32.const 5) (i32.const 32) (i32.const 4)))
+    (i32.const 0))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+  (func (export "proxy_on_log") (param i32))
+  (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_delete") (param i32)))
