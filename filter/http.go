@@ -1,0 +1,125 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/rewrite"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/sticky"
+)
+
+// httpContext is one stream: it learns the request's facts on the way in and rewrites cookies on the way out.
+type httpContext struct {
+	types.DefaultHttpContext
+	cfg     *config.Config
+	metrics *metrics
+	req     rewrite.Request
+	sticky  sticky.Request // what the request's affinity cookie amounted to (affinity enabled only)
+}
+
+func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
+	authority, _ := proxywasm.GetHttpRequestHeader(":authority")
+	path, _ := proxywasm.GetHttpRequestHeader(":path")
+	ua, _ := proxywasm.GetHttpRequestHeader("user-agent")
+	h.req = rewrite.NewRequest(h.cfg, authority, path, ua)
+	if h.cfg.Affinity.Enabled {
+		h.affinityRequest()
+	}
+	return types.ActionContinue
+}
+
+func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
+	affinityOn := h.cfg.Affinity.Enabled
+	if !h.req.InScope && !affinityOn {
+		return types.ActionContinue
+	}
+	headers, err := proxywasm.GetHttpResponseHeaders()
+	if err != nil {
+		proxywasm.LogWarnf("chips: reading response headers: %v", err)
+		return types.ActionContinue
+	}
+	var own string // the affinity cookie to add; always "" in dry run
+	if affinityOn {
+		own = h.affinityResponse(headers)
+		if !h.req.InScope {
+			return types.ActionContinue
+		}
+	}
+	var values []string
+	for _, kv := range headers {
+		if kv[0] == "set-cookie" {
+			values = append(values, kv[1])
+		}
+	}
+	dropped := false
+	if affinityOn && !h.cfg.DryRun {
+		values, dropped = sticky.WithoutNamed(values, h.cfg.Affinity.CookieName)
+	}
+	if len(values) == 0 && own == "" && !dropped {
+		return types.ActionContinue
+	}
+	original := values
+	if h.cfg.DryRun {
+		original = append([]string(nil), values...)
+	}
+	var counts rewrite.Counts
+	changed := rewrite.Response(h.cfg, &h.req, values, &counts)
+	h.metrics.add(&counts)
+	if h.cfg.DryRun {
+		if changed {
+			logDryRun(original, values)
+		}
+		return types.ActionContinue
+	}
+	switch {
+	case changed || dropped:
+		if own != "" {
+			values = append(values, own)
+		}
+		replaceSetCookies(values)
+	case own != "":
+		// Only the affinity cookie is new: one call instead of re-adding every cookie.
+		if err := proxywasm.AddHttpResponseHeader("set-cookie", own); err != nil {
+			proxywasm.LogWarnf("chips: adding set-cookie: %v", err)
+		}
+	}
+	return types.ActionContinue
+}
+
+// replaceSetCookies swaps every set-cookie header for the rewritten list. Removing all and adding each back keeps
+// one header per cookie and their relative order; replace_header_map_value would collapse them into one, and
+// set_header_map_pairs would also rewrite pseudo-headers such as :status.
+func replaceSetCookies(values []string) {
+	if err := proxywasm.RemoveHttpResponseHeader("set-cookie"); err != nil {
+		proxywasm.LogWarnf("chips: removing set-cookie: %v", err)
+		return
+	}
+	for _, v := range values {
+		if err := proxywasm.AddHttpResponseHeader("set-cookie", v); err != nil {
+			proxywasm.LogWarnf("chips: adding set-cookie: %v", err)
+		}
+	}
+}
+
+// logDryRun logs each change by cookie name and attributes only: cookie values are credentials and must not reach
+// the proxy's logs.
+func logDryRun(before, after []string) {
+	for i := range before {
+		if before[i] == after[i] {
+			continue
+		}
+		name, _, _ := strings.Cut(before[i], "=")
+		proxywasm.LogInfof("chips: dry_run: cookie %q: attributes %q would become %q",
+			strings.TrimSpace(name), attributes(before[i]), attributes(after[i]))
+	}
+}
+
+func attributes(setCookie string) string {
+	if i := strings.IndexByte(setCookie, ';'); i >= 0 {
+		return strings.TrimSpace(setCookie[i+1:])
+	}
+	return ""
+}
