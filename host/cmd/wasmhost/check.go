@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
+)
+
+const checkHelp = `
+Usage: wasmhost check --wasm F [--envoy 1.33] [--config C] [--load=false]
+
+Prints what a proxy-wasm module needs and offers, and whether Envoy can load it: size, the Proxy-Wasm ABI version it
+advertises (its proxy_abi_version_* export), its imports (each marked against Envoy's list of WASI and proxy-wasm
+host functions), its exports, and a verdict. A module importing a function Envoy does not provide fails in Envoy with
+"Failed to load Wasm module due to a missing import: <module>.<name>"; check reports that before any deployment.
+
+Unless --load=false, a compatible module is also loaded the way Envoy would load it: compiled, its exports and their
+signatures checked, one instance created, proxy_on_vm_start and proxy_on_configure run with the configuration C
+(none by default).
+
+Exit status: 0 compatible, 1 incompatible (or it does not load), 2 usage error or unreadable module.
+
+Examples:
+  wasmhost check --wasm build/filter.wasm
+  wasmhost check --wasm build/filter.wasm --envoy 1.33 --config testdata/config/affinity.json
+  wasmhost check --wasm some-tinygo-filter.wasm --load=false
+`
+
+func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("check", checkHelp)
+	wasm := fs.String("wasm", "", "the module (`file`.wasm); required")
+	envoy := fs.String("envoy", "1.33", "the Envoy `version` whose host functions the imports are checked against")
+	config := fs.String("config", "", "the plugin configuration for the load test: a JSON `file`, or inline JSON when it starts with '{'")
+	load := fs.Bool("load", true, "also load the module in this host (compile, check exports, start one instance)")
+	cacheDir := fs.String("cache-dir", "", "keep compiled code in this `directory` for faster runs")
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
+	}
+	if *wasm == "" {
+		code, _ := usageError(stderr, fs.Name(), "--wasm is required")
+		return code
+	}
+	allowed, err := host.EnvoyImports(*envoy)
+	if err != nil {
+		code, _ := usageError(stderr, fs.Name(), "--envoy: %v", err)
+		return code
+	}
+	module, err := readModule(*wasm)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	info, err := host.Inspect(module)
+	if err != nil {
+		return fail(stderr, exitUsage, fmt.Errorf("%s: %w", *wasm, err))
+	}
+	cfg, err := readConfig(*config)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+
+	missing := host.CheckCompatibility(info, allowed)
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "module:\t%s\n", *wasm)
+	fmt.Fprintf(w, "size:\t%d bytes (%.1f MiB)\n", info.Size, float64(info.Size)/(1<<20))
+	abi := info.ABIVersion
+	if abi == "" {
+		abi = "none (no proxy_abi_version_* export)"
+	}
+	fmt.Fprintf(w, "abi version:\t%s\n", abi)
+	w.Flush()
+
+	fmt.Fprintf(stdout, "\nimports (%d):\n", len(info.Imports))
+	w = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, imp := range info.Imports {
+		status := "ok"
+		if slices.Contains(missing, imp.String()) {
+			status = "MISSING in Envoy " + *envoy
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\n", imp.String(), describeExtern(imp.Kind, imp.Type), status)
+	}
+	w.Flush()
+
+	fmt.Fprintf(stdout, "\nexports (%d):\n", len(info.Exports))
+	w = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, ex := range info.Exports {
+		fmt.Fprintf(w, "  %s\t%s\n", ex.Name, describeExtern(ex.Kind, ex.Type))
+	}
+	w.Flush()
+	fmt.Fprintln(stdout)
+
+	switch {
+	case len(missing) > 0:
+		fmt.Fprintf(stdout, "verdict: INCOMPATIBLE with Envoy %s: %d missing import(s); Envoy would say "+
+			"\"Failed to load Wasm module due to a missing import: %s\"\n", *envoy, len(missing), missing[0])
+		return exitFailure
+	case info.ABIVersion == "":
+		fmt.Fprintf(stdout, "verdict: INCOMPATIBLE with Envoy %s: the module advertises no Proxy-Wasm ABI version\n", *envoy)
+		return exitFailure
+	}
+	if *load {
+		log, _ := newLogger(stderr, "warn")
+		h, err := newHost(ctx, host.Options{Module: module, PluginConfig: cfg, PoolSize: 1, AllowedImports: allowed,
+			CacheDir: *cacheDir, Logger: log})
+		if err != nil {
+			fmt.Fprintf(stdout, "verdict: INCOMPATIBLE: the module does not load: %s\n", err)
+			return exitFailure
+		}
+		h.Close(context.Background())
+		fmt.Fprintf(stdout, "verdict: compatible with Envoy %s (ABI %s); loaded and configured in this host\n",
+			*envoy, info.ABIVersion)
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "verdict: compatible with Envoy %s (ABI %s)\n", *envoy, info.ABIVersion)
+	return exitOK
+}
+
+// describeExtern renders an import's or export's kind, with the signature for functions.
+func describeExtern(kind host.ExternKind, sig host.Signature) string {
+	if kind == host.ExternFunc {
+		return "func (" + sig.String() + ")"
+	}
+	return string(kind)
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/demo"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
+)
+
+const serveHelp = `
+Usage: wasmhost serve --listen ADDR --upstream URL [--upstream URL]... [--wasm F] [--config C]
+                      [--tls-cert F --tls-key F | --tls-self-signed] [--admin ADDR]
+                      [--failure-policy closed|open|reload] [--pool N] [--cache-dir D]
+                      [--session-header NAME] [--log-level debug|info|warn] [--demo]
+
+A reverse proxy that runs the filter on every stream, the way Envoy runs it before envoy.http.stateful_session and
+the router: HTTP/1.1, and HTTP/2 when TLS is on; request bodies and responses are streamed (long-polls are never
+buffered); WebSocket upgrades pass through.
+
+With several upstreams, requests are balanced round-robin, and Envoy's header-based stateful session is honoured: a
+request whose session header (after the filter) holds base64("ip:port") of a healthy upstream goes there; when the
+header was absent or named another upstream, the header with the upstream used is added to the response before the
+filter sees it. An upstream that refuses connections is taken out of rotation for --down-for, and the request is
+retried once elsewhere when its body allows it.
+
+Without --wasm it is the same proxy with no filter, for side-by-side comparisons. The session header defaults to the
+configuration's affinity.routing_header, else x-chips-upstream.
+
+Admin listener (--admin): /stats (Prometheus text: the plugin's metrics as wasmcustom_*, the host's and the proxy's
+counters), /healthz, /config (the effective configuration, secrets masked).
+
+--demo starts the embedded demo instead of real upstreams: three chat nodes that imitate a CometD chat server, and a
+shop page on another site that embeds the chat through this proxy (TLS is then on; self-signed unless given).
+
+Stops gracefully on SIGINT or SIGTERM.
+
+Examples:
+  wasmhost serve --listen 127.0.0.1:8443 --tls-self-signed --wasm build/filter.wasm \
+      --upstream http://127.0.0.1:8081 --upstream http://127.0.0.1:8082 --admin 127.0.0.1:9901
+  wasmhost serve --listen :8443 --tls-cert cert.pem --tls-key key.pem --wasm build/filter.wasm \
+      --config testdata/config/affinity.json --upstream http://10.0.0.5:8080 --upstream http://10.0.0.6:8080
+  wasmhost serve --listen 127.0.0.1:8080 --upstream http://127.0.0.1:9000          # no filter: the baseline
+  wasmhost serve --demo --wasm build/filter.wasm --config testdata/config/default.json --tls-self-signed
+`
+
+// defaultFilterWasm is where `make build` writes the filter; --config alone implies it, so that
+// `wasmhost serve --config testdata/config/affinity.json --upstream …` works from the repository root.
+const defaultFilterWasm = "build/filter.wasm"
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// serveStarted, when set (by tests), is called with the running proxy once it listens.
+var serveStarted func(*serve.Server)
+
+func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", serveHelp)
+	listen := fs.String("listen", "127.0.0.1:8443", "the proxy's listen `address`")
+	var upstreams stringList
+	fs.Var(&upstreams, "upstream", "an upstream `URL` (http://ip:port); repeat for several")
+	wasm := fs.String("wasm", "", "the filter module (`file`.wasm); none: proxy without filter, unless --config is\ngiven, which implies "+defaultFilterWasm)
+	config := fs.String("config", "", "the plugin configuration: a JSON `file`, or inline JSON when it starts with '{'")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate `file` (PEM), with --tls-key")
+	tlsKey := fs.String("tls-key", "", "TLS private key `file` (PEM), with --tls-cert")
+	selfSigned := fs.Bool("tls-self-signed", false, "serve TLS with an in-memory self-signed certificate (ECDSA P-256, 24h) for\nlocalhost, 127.0.0.1, ::1 and every --tls-host")
+	var tlsHosts stringList
+	fs.Var(&tlsHosts, "tls-host", "an extra `name` for the self-signed certificate (\"*.test\", \"chat.test\"); repeatable")
+	admin := fs.String("admin", "", "the admin listener's `address` (/stats, /healthz, /config); none by default")
+	policy := fs.String("failure-policy", "closed", "what a stream gets when the plugin fails (`policy`): closed (503), open (unchanged)\nor reload (503 and a fresh instance), like Envoy's failure_policy")
+	pool := fs.Int("pool", 0, "plugin instances, i.e. streams through the filter at once (`N`); 0: GOMAXPROCS")
+	cacheDir := fs.String("cache-dir", "", "keep compiled code in this `directory` for faster restarts")
+	sessionHeader := fs.String("session-header", "", "the stateful-session routing header `name` (default: the config's\naffinity.routing_header, else x-chips-upstream)")
+	downFor := fs.Duration("down-for", serve.DefaultDownFor, "how long an upstream that refused a connection stays out of rotation")
+	var env stringList
+	fs.Var(&env, "env", "pass an environment variable to the plugin: `NAME` (from wasmhost's environment) or NAME=VALUE; repeatable")
+	logLevel := fs.String("log-level", "info", "log `level` on stderr: debug (one line per request), info, warn or error")
+	demoMode := fs.Bool("demo", false, "start the embedded demo chat nodes and shop page as upstreams")
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
+	}
+
+	usage := func(format string, args ...any) int {
+		code, _ := usageError(stderr, fs.Name(), format, args...)
+		return code
+	}
+	switch {
+	case len(upstreams) == 0 && !*demoMode:
+		return usage("at least one --upstream is required (or --demo)")
+	case len(upstreams) > 0 && *demoMode:
+		return usage("--demo runs its own upstreams; drop --upstream")
+	case (*tlsCert == "") != (*tlsKey == ""):
+		return usage("--tls-cert and --tls-key go together")
+	case *tlsCert != "" && *selfSigned:
+		return usage("--tls-self-signed and --tls-cert/--tls-key are mutually exclusive")
+	case *config != "" && *wasm == "" && !fileExists(defaultFilterWasm):
+		return usage("--config needs --wasm (the configuration is the filter's; %s, the default, does not exist: run make build)", defaultFilterWasm)
+	case *pool < 0:
+		return usage("--pool: want 0 or more, got %d", *pool)
+	case *downFor <= 0:
+		return usage("--down-for: want a positive duration, got %v", *downFor)
+	}
+	if *config != "" && *wasm == "" {
+		*wasm = defaultFilterWasm
+	}
+	fp, err := host.ParseFailurePolicy(*policy)
+	if err != nil {
+		return usage("--failure-policy: want closed, open or reload, got %q", *policy)
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return usage("%v", err)
+	}
+	var upURLs []*url.URL
+	for _, u := range upstreams {
+		pu, err := parseUpstream(u)
+		if err != nil {
+			return usage("--upstream %q: %v", u, err)
+		}
+		upURLs = append(upURLs, pu)
+	}
+
+	cfg, err := readConfig(*config)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	routing := *sessionHeader
+	if routing == "" {
+		routing = gjson.GetBytes(cfg, "affinity.routing_header").String()
+	}
+	if routing == "" {
+		routing = serve.DefaultRoutingHeader
+	}
+
+	info := map[string]any{"failure_policy": fp.String(), "log_level": *logLevel}
+	var filter serve.Filter
+	if *wasm != "" {
+		module, err := readModule(*wasm)
+		if err != nil {
+			return fail(stderr, exitUsage, err)
+		}
+		penv, err := pluginEnv(env, cfg, os.LookupEnv)
+		if err != nil {
+			return fail(stderr, exitUsage, err)
+		}
+		h, err := newHost(ctx, host.Options{Module: module, PluginConfig: cfg, Env: penv, PoolSize: *pool,
+			CacheDir: *cacheDir, FailurePolicy: fp, Logger: log})
+		if err != nil {
+			return fail(stderr, exitUsage, err)
+		}
+		defer h.Close(context.Background())
+		filter = serve.NewHostFilter(h, fp)
+		envNames := make([]string, 0, len(penv))
+		for k := range penv {
+			envNames = append(envNames, k)
+		}
+		info["wasm"] = *wasm
+		info["pool"] = *pool
+		info["plugin_env"] = envNames // names only: values may be keys
+		if *cacheDir != "" {
+			info["cache_dir"] = *cacheDir
+		}
+	}
+
+	var tlsOpts *serve.TLSOptions
+	switch {
+	case *tlsCert != "":
+		tlsOpts = &serve.TLSOptions{CertFile: *tlsCert, KeyFile: *tlsKey}
+	case *selfSigned || *demoMode:
+		// The demo's shop is HTTPS, and Secure or Partitioned cookies need a secure chat origin too.
+		tlsOpts = &serve.TLSOptions{SelfSigned: true, Hosts: append(tlsHosts, demoChatHost)}
+	}
+
+	var d *demo.Demo
+	if *demoMode {
+		d, err = demo.Start(ctx, demo.Options{Logger: log})
+		if err != nil {
+			return fail(stderr, exitFailure, err)
+		}
+		defer d.Close()
+		for _, u := range d.NodeURLs() {
+			pu, err := parseUpstream(u)
+			if err != nil {
+				return fail(stderr, exitFailure, err)
+			}
+			upURLs = append(upURLs, pu)
+		}
+		info["demo"] = true
+	}
+
+	srv, err := serve.New(serve.Options{
+		Listen:        *listen,
+		Upstreams:     upURLs,
+		Filter:        filter,
+		TLS:           tlsOpts,
+		Admin:         *admin,
+		RoutingHeader: routing,
+		DownFor:       *downFor,
+		Logger:        log,
+		Info:          info,
+		FilterConfig:  cfg,
+	})
+	if err != nil {
+		return fail(stderr, exitFailure, err)
+	}
+	if d != nil {
+		_, port, _ := net.SplitHostPort(srv.Addr())
+		if err := d.SetChatURL("https://" + net.JoinHostPort(demoChatHost, port)); err != nil {
+			srv.Shutdown(context.Background())
+			return fail(stderr, exitFailure, err)
+		}
+	}
+	printBanner(stdout, srv, upURLs, *wasm, routing, d)
+	if serveStarted != nil {
+		serveStarted(srv)
+	}
+	if err := srv.Serve(ctx); err != nil {
+		return fail(stderr, exitFailure, err)
+	}
+	log.Info("wasmhost: stopped")
+	return exitOK
+}
+
+// demoChatHost is the name the demo's shop page uses for the chat (this proxy): *.localhost resolves to loopback
+// in Chromium and Firefox without any setup, and is another site than the shop's shop.localhost.
+const demoChatHost = "chat.localhost"
+
+// parseUpstream accepts "http://host:port[/prefix]", "https://…", or a bare "host:port" (taken as http).
+func parseUpstream(s string) (*url.URL, error) {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("scheme must be http or https")
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("no host")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("want scheme://host:port[/path] only")
+	}
+	return u, nil
+}
+
+// printBanner tells the user where everything is.
+func printBanner(w io.Writer, srv *serve.Server, ups []*url.URL, wasm, routing string, d *demo.Demo) {
+	protos := "HTTP/1.1"
+	if strings.HasPrefix(srv.URL(), "https:") {
+		protos = "HTTP/1.1 and HTTP/2"
+	}
+	fmt.Fprintf(w, "wasmhost: proxy on %s (%s)\n", srv.URL(), protos)
+	if wasm != "" {
+		fmt.Fprintf(w, "  filter:    %s\n", wasm)
+	} else {
+		fmt.Fprintf(w, "  filter:    none (plain proxy)\n")
+	}
+	names := make([]string, len(ups))
+	for i, u := range ups {
+		names[i] = u.String()
+	}
+	fmt.Fprintf(w, "  upstreams: %s (round-robin; session header %s)\n", strings.Join(names, ", "), routing)
+	curl := "curl -i "
+	if strings.HasPrefix(srv.URL(), "https:") {
+		curl = "curl -k -i "
+	}
+	fmt.Fprintf(w, "  try:       %s%s/\n", curl, srv.URL())
+	if a := srv.AdminURL(); a != "" {
+		fmt.Fprintf(w, "  stats:     %s/stats   (also %s/healthz and %s/config)\n", a, a, a)
+	} else {
+		fmt.Fprintf(w, "  stats:     no admin listener (add --admin 127.0.0.1:9901 for /stats)\n")
+	}
+	if d != nil {
+		fmt.Fprintf(w, "  demo:      open %s in Chromium or Firefox (self-signed certificates: accept them, or start\n"+
+			"             Chromium with --ignore-certificate-errors); the chat in the page comes through this proxy\n",
+			d.ShopURL())
+	}
+	fmt.Fprintf(w, "  stop:      Ctrl-C (graceful, in-flight requests finish within %s)\n",
+		serve.DefaultShutdownTimeout.Round(time.Second))
+}

@@ -1,0 +1,54 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
+)
+
+// TestGoldenFilter replays every case through the real filter (build/filter.wasm) in the wazero host: NAME.in with
+// NAME.request (optional) and the configuration NAME.config.json (optional; none means the filter's defaults),
+// compared with NAME.golden.
+func TestGoldenFilter(t *testing.T) {
+	module, err := os.ReadFile(testwasm.Filter(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, name := range goldenCases(t) {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := os.ReadFile(filepath.Join(goldenDir, name+".config.json"))
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			h, err := host.New(context.Background(), host.Options{Module: module, PluginConfig: cfg, PoolSize: 1,
+				CacheDir: testwasm.CacheDir(), Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close(context.Background())
+			in, err := os.Open(filepath.Join(goldenDir, name+".in"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			var out bytes.Buffer
+			o := Options{Filter: serve.NewHostFilter(h, host.FailClosed), Request: caseRequest(t, name), Logger: quiet}
+			if err := Replay(context.Background(), o, in, &out); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join(goldenDir, name+".golden"), out.Bytes())
+			if st := h.Stats(); st.Traps != 0 || st.Active != 0 {
+				t.Errorf("host stats after replay: %+v", st)
+			}
+		})
+	}
+}
