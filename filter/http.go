@@ -7,6 +7,7 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/cookie"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/rewrite"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/sticky"
 )
@@ -21,9 +22,19 @@ type httpContext struct {
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	authority, _ := proxywasm.GetHttpRequestHeader(":authority")
-	path, _ := proxywasm.GetHttpRequestHeader(":path")
-	ua, _ := proxywasm.GetHttpRequestHeader("user-agent")
+	// Each header read costs the guest three allocations (the host's copy and the SDK's two escaping
+	// out-parameters) and a call back into it for the copy, so only what the configuration uses is read: the
+	// authority for host scopes and domain: auto, the path for path scopes, the user agent for SameSite=None.
+	var authority, path, ua string
+	if len(h.cfg.Scope.Hosts) > 0 || h.cfg.Cookies.DomainAuto {
+		authority, _ = proxywasm.GetHttpRequestHeader(":authority")
+	}
+	if len(h.cfg.Scope.PathPrefixes) > 0 {
+		path, _ = proxywasm.GetHttpRequestHeader(":path")
+	}
+	if h.cfg.Cookies.SameSite == cookie.SameSiteNone {
+		ua, _ = proxywasm.GetHttpRequestHeader("user-agent")
+	}
 	h.req = rewrite.NewRequest(h.cfg, authority, path, ua)
 	if h.cfg.Affinity.Enabled {
 		h.affinityRequest()
@@ -48,7 +59,10 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 			return types.ActionContinue
 		}
 	}
-	var values []string
+	// A response sets few cookies: a stack array spares the guest's allocator the three allocations of growing a
+	// slice from nil (the slice does not escape).
+	var buf [8]string
+	values := buf[:0]
 	for _, kv := range headers {
 		if kv[0] == "set-cookie" {
 			values = append(values, kv[1])

@@ -39,7 +39,7 @@ func newABIEnv(t *testing.T) *abiEnv {
 	s := newStream(t, h)
 	e := &abiEnv{t: t, h: h, s: s, inst: s.inst, rec: rec}
 	t.Cleanup(func() {
-		e.inst.phase = phaseIdle
+		e.inst.phase, e.inst.effective, e.inst.effSt = phaseIdle, 0, nil
 		s.Close()
 	})
 	return e
@@ -49,6 +49,8 @@ func newABIEnv(t *testing.T) *abiEnv {
 func (e *abiEnv) inRequestHeaders(h [][2]string) *streamState {
 	st := e.s.st
 	st.created = true
+	e.inst.streams.put(st.id, st)
+	e.inst.cur = st
 	st.req.load(h)
 	st.reqMutable = true
 	st.req.begin()

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
@@ -105,4 +106,33 @@ func BenchmarkStreamHostOverhead(b *testing.B) {
 		_ = s.ResponseHeaders()
 		s.Close()
 	}
+}
+
+// BenchmarkStreamParallel is BenchmarkStream from GOMAXPROCS goroutines at once through a pool of GOMAXPROCS
+// instances: what the per-instance locks and the least-loaded choice cost when streams contend for instances.
+func BenchmarkStreamParallel(b *testing.B) {
+	h, _ := newHost(b, Options{Module: guest(b, "readheaders"), Logger: discard(), PoolSize: runtime.GOMAXPROCS(0)})
+	req, resp := chatRequest(), chatResponse()
+	ctx := context.Background()
+	stream := func() {
+		s, err := h.NewStream(ctx, StreamInfo{SourceAddress: "10.0.0.7:51234"})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		s.OnRequestHeaders(req, true)
+		s.OnResponseHeaders(resp, true)
+		_ = s.ResponseHeaders()
+		s.Close()
+	}
+	for i := 0; i < warmUp*runtime.GOMAXPROCS(0); i++ {
+		stream()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			stream()
+		}
+	})
 }

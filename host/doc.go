@@ -5,11 +5,22 @@
 // # Shape
 //
 // New compiles the module once (wazero's compiler, optionally with an on-disk compilation cache), checks it the way
-// Envoy loads it, and creates a first instance. A Host keeps a bounded pool of instances (Options.PoolSize), each a
-// module instance with its plugin (root) context, like one Envoy worker thread's VM. NewStream takes an instance for
-// one HTTP stream and keeps it until Stream.Close, because a wazero module is not safe for concurrent calls and a
-// stream's contexts live in one VM. Instances are created on demand up to the bound; NewStream waits when all are
-// busy.
+// Envoy loads it, and creates Options.PoolSize instances, each a module instance with its plugin (root) context,
+// like the VM of one Envoy worker thread. All are created at start, so that a bad module or configuration fails
+// New and no stream ever waits for an instantiation.
+//
+// As in Envoy, an instance carries any number of streams at once, one context each. NewStream pins a stream to
+// the live instance with the fewest open streams (ties taken in turn), for the stream's whole life, and gives it a
+// context id unique in that instance. A wazero module is not safe for concurrent calls, just as an Envoy worker is
+// single-threaded, so each instance has a mutex that a stream holds for the duration of one callback (and of the
+// small accessors such as ResponseHeaders), never between callbacks. A long-poll that the upstream holds for half
+// a minute therefore costs its instance nothing while it waits, and PoolSize bounds the plugin calls running in
+// parallel, not the streams in flight (Options.MaxStreams can bound those).
+//
+// Each stream's host-side state (header maps, bodies, properties, upstream address, local response) lives in its
+// own object, recycled through a sync.Pool. Entering a callback, the stream installs its state as the instance's
+// current one; host functions act on it, or on the context chosen with proxy_set_effective_context, which may be
+// any live stream of the same instance, looked up in the instance's table of contexts.
 //
 // The host functions ("env" module) are registered once per runtime and find the calling instance through the
 // context of the call, which each instance builds once; exported functions are looked up once per instance and
@@ -53,20 +64,23 @@
 //
 // A plugin fails when a callback traps (a Go panic ends in an unreachable instruction), exits (proc_exit), or its
 // allocator fails. The failed instance is closed, never reused, and replaced in the background, so the pool keeps
-// its size; the failure is logged and counted in Stats. The stream that hit the failure gets the FailurePolicy:
-// FailClosed and FailReload answer 503 (Envoy's failStream: no body, details "wasm_fail_stream"), FailOpen lets the
-// stream through with its headers as they were before the failing callback. The stream's later callbacks are
-// skipped.
+// its size; the failure is logged once and counted in Stats. The stream that hit the failure gets the
+// FailurePolicy: FailClosed and FailReload answer 503 (Envoy's failStream: no body, details "wasm_fail_stream"),
+// FailOpen lets the stream through with its headers as they were before the failing callback. The other streams
+// pinned to the failed instance lost their contexts with it: each gets the same answer at its next callback. The
+// streams' later callbacks are skipped, and their Close does not touch the dead instance. When a replacement
+// cannot be instantiated and no instance is left, NewStream returns the instantiation error; each later NewStream
+// tries again.
 //
 // Envoy keeps a crashed VM failed under FAIL_CLOSED and FAIL_OPEN (every later request on that worker gets 503, or
 // skips the plugin, until the configuration changes) and only FAIL_RELOAD brings a new VM. This host replaces the
 // instance under every policy, so a single bad request cannot take out a share of the pool; the policy decides what
-// the failing stream gets, and FailClosed and FailReload differ only in name. FailOpen also undoes the failing
+// the failed instance's streams get, and FailClosed and FailReload differ only in name. FailOpen also undoes the failing
 // callback's header changes, where Envoy would keep whatever the plugin changed before it failed.
 //
 // # What is not modelled
 //
 // Trailers, HTTP and gRPC callouts, foreign functions and asynchronous resumption (a paused stream is reported in
-// Verdict.Paused). Ticks (proxy_on_tick) and shared-queue notifications (proxy_on_queue_ready) are delivered
-// between streams, when an instance returns to the pool, rather than from an event loop.
+// Verdict.Paused). Ticks (proxy_on_tick) and shared-queue notifications (proxy_on_queue_ready) are delivered when
+// a stream of the instance closes, rather than from an event loop.
 package host

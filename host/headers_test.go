@@ -217,3 +217,23 @@ func TestInlineIndexes(t *testing.T) {
 		t.Error("inline sets of requests and responses are mixed up")
 	}
 }
+
+// Header names the plugin passes in any case are stored lowercase; the common ones come from a table, without
+// allocating.
+func TestKeyName(t *testing.T) {
+	for in, want := range map[string]string{
+		"Set-Cookie": "set-cookie", "set-cookie": "set-cookie", "CONTENT-TYPE": "content-type", ":Status": ":status",
+		"X-Custom": "x-custom", "x-set-cookie": "x-set-cookie", "set-cookie2": "set-cookie2", "": "",
+	} {
+		if got := keyName(kindResponseHeaders, []byte(in)); got != want {
+			t.Errorf("keyName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := keyName(kindRequestHeaders, []byte("Host")); got != ":authority" {
+		t.Errorf("request Host = %q", got)
+	}
+	key := []byte("Set-Cookie")
+	if n := testing.AllocsPerRun(100, func() { _ = keyName(kindResponseHeaders, key) }); n != 0 {
+		t.Errorf("keyName(Set-Cookie) allocates %v times", n)
+	}
+}

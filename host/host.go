@@ -29,9 +29,9 @@ const maxMemoryPages = 1 << 30 / 65536
 // ErrClosed is returned by NewStream once Close has been called.
 var ErrClosed = errors.New("wasmhost: host closed")
 
-// Host runs one Proxy-Wasm plugin: the module compiled once, a bounded pool of instances, and what the instances
-// share (metrics, shared data, shared queues). It is safe for concurrent use; each Stream it hands out belongs to one
-// goroutine.
+// Host runs one Proxy-Wasm plugin: the module compiled once, a fixed set of instances (Options.PoolSize), each
+// carrying any number of streams, and what the instances share (metrics, shared data, shared queues). It is safe
+// for concurrent use; each Stream it hands out belongs to one goroutine.
 type Host struct {
 	opts         Options
 	info         ModuleInfo
@@ -44,17 +44,25 @@ type Host struct {
 	shared  sharedData
 	queues  sharedQueues
 
-	// slots bounds the instances in existence: whoever holds a slot holds (or is creating) one instance. idle
-	// holds the instances nobody uses.
-	slots     chan struct{}
-	idle      chan *instance
+	// slots are the PoolSize positions of the pool, each holding a live instance or, after a failure, nothing
+	// until its replacement is ready. rr rotates the starting point of the least-loaded search so that ties are
+	// broken round-robin.
+	slots  []poolSlot
+	rr     atomic.Uint32
+	poolMu sync.Mutex // guards the replacement state of every slot
+
+	// streamSem bounds the open streams when Options.MaxStreams is set; nil otherwise.
+	streamSem chan struct{}
+	// closing is set by Close; drained wakes Close when the last open stream closes after that.
+	closing   atomic.Bool
+	drained   chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
 	serial    atomic.Uint64
 
 	stats struct {
 		streams, traps, failOpen, failClosed, reloads, localReplies atomic.Uint64
-		active, instances                                           atomic.Int64
+		active, instances, guestMem                                 atomic.Int64
 	}
 }
 
@@ -68,11 +76,14 @@ type Stats struct {
 	Reloads        uint64 // instances discarded after a failure and replaced by a fresh one
 	Instances      int64  // instances alive now
 	LocalResponses uint64 // local responses the plugin sent (proxy_send_local_response)
+	// GuestMemoryBytes is the linear memory of the live instances added up, as of each one's start and the last
+	// close of one of its streams: a Go guest's memory grows over its first streams and must then stay flat.
+	GuestMemoryBytes int64
 }
 
-// New compiles the module, checks it the way Envoy would load it, and creates the first instance (running
-// _initialize, proxy_on_vm_start and proxy_on_configure), so that a bad module or a configuration the plugin
-// rejects fails here rather than on the first request.
+// New compiles the module, checks it the way Envoy would load it, and creates all PoolSize instances (running
+// _initialize, proxy_on_vm_start and proxy_on_configure in each), so that a bad module or a configuration the
+// plugin rejects fails here rather than on the first request, and no stream ever waits for an instantiation.
 func New(ctx context.Context, o Options) (*Host, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -96,8 +107,8 @@ func New(ctx context.Context, o Options) (*Host, error) {
 		opts:     o,
 		info:     info,
 		metrics:  newMetricRegistry(),
-		slots:    make(chan struct{}, o.PoolSize),
-		idle:     make(chan *instance, o.PoolSize),
+		slots:    make([]poolSlot, o.PoolSize),
+		drained:  make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		guestLog: o.Logger.With("component", "wasm", "plugin", o.PluginName),
 	}
@@ -128,12 +139,23 @@ func New(ctx context.Context, o Options) (*Host, error) {
 		return fail(fmt.Errorf("wasmhost: compiling the module: %w", err))
 	}
 	h.moduleConfig = newModuleConfig(o, time.Now())
-	h.slots <- struct{}{}
-	inst, err := h.newInstance(ctx)
-	if err != nil {
-		return fail(err)
+	if o.MaxStreams > 0 {
+		h.streamSem = make(chan struct{}, o.MaxStreams)
 	}
-	h.release(inst)
+	// Instances are created one after the other: the first one to fail stops the start-up with its error, and
+	// the plugin's start-up logs stay in order.
+	for i := range h.slots {
+		inst, err := h.newInstance(ctx, &h.slots[i])
+		if err != nil {
+			for j := range h.slots[:i] {
+				inst := h.slots[j].inst.Load()
+				inst.close()
+				h.stats.instances.Add(-1)
+			}
+			return fail(err)
+		}
+		h.slots[i].inst.Store(inst)
+	}
 	return h, nil
 }
 
@@ -256,100 +278,278 @@ func valueTypes(ts []api.ValueType) []ValueType {
 // Info returns what Inspect read from the module.
 func (h *Host) Info() ModuleInfo { return h.info }
 
-// NewStream takes an instance for one HTTP stream, waiting while all PoolSize instances are busy (ctx ends the
-// wait). The stream holds the instance until Close. The plugin's context for the stream is created at the first
-// callback, as Envoy does in decodeHeaders.
+// poolSlot is one position of the pool. inst is read without a lock on the stream path; the rest is guarded by
+// Host.poolMu.
+type poolSlot struct {
+	inst atomic.Pointer[instance] // the live instance, or nil while a failed one awaits its replacement
+
+	creating chan struct{} // non-nil while a replacement is being instantiated; closed when that ends
+	err      error         // why the last replacement failed, nil after a success
+	failedAt time.Time     // when it failed, to space out background retries
+}
+
+// replaceRetry spaces out the background retries of a replacement that failed to instantiate, while other
+// instances carry the streams; a NewStream that finds no live instance at all retries at once.
+const replaceRetry = time.Second
+
+// NewStream pins a new HTTP stream to the live instance with the fewest open streams (ties taken in turn) and
+// returns it. It never waits for other streams, except when Options.MaxStreams streams are open: then it waits
+// for one to close, or for ctx to end. The plugin's context for the stream is created at its first callback, as
+// Envoy does in decodeHeaders. When every instance has failed and none can be replaced, NewStream returns the
+// instantiation error; a later call tries again.
 func (h *Host) NewStream(ctx context.Context, info StreamInfo) (*Stream, error) {
-	select {
-	case <-h.done:
-		return nil, ErrClosed
-	default:
-	}
-	// The common case, a free slot, takes the single-channel fast path; only a full pool pays for the select.
-	select {
-	case h.slots <- struct{}{}:
-	default:
-		select {
-		case h.slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("wasmhost: waiting for a free instance: %w", ctx.Err())
-		case <-h.done:
-			return nil, ErrClosed
-		}
-	}
-	var inst *instance
-	select {
-	case inst = <-h.idle:
-	default:
-		var err error
-		if inst, err = h.newInstance(ctx); err != nil {
-			<-h.slots
+	if h.streamSem != nil {
+		if err := h.acquireStream(ctx); err != nil {
 			return nil, err
 		}
 	}
-	inst.gen++
-	inst.st.begin(inst, info, h.opts.Now())
-	h.stats.streams.Add(1)
 	h.stats.active.Add(1)
-	return &Stream{h: h, inst: inst, st: &inst.st, gen: inst.gen}, nil
+	if h.closing.Load() {
+		h.leave()
+		return nil, ErrClosed
+	}
+	inst := h.pick()
+	if inst == nil {
+		var err error
+		if inst, err = h.pickSlow(ctx); err != nil {
+			h.leave()
+			return nil, err
+		}
+	}
+	inst.active.Add(1)
+	st := streamStates.Get().(*streamState)
+	st.begin(inst.newStreamID(), info, h.opts.Now())
+	h.stats.streams.Add(1)
+	return &Stream{h: h, inst: inst, st: st}, nil
 }
 
-// release hands a healthy instance back to the pool.
-func (h *Host) release(inst *instance) {
-	h.idle <- inst
-	<-h.slots
+// acquireStream waits for one of the Options.MaxStreams places.
+func (h *Host) acquireStream(ctx context.Context) error {
+	select {
+	case h.streamSem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case h.streamSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wasmhost: waiting for one of the %d streams to close: %w", cap(h.streamSem), ctx.Err())
+	case <-h.done:
+		return ErrClosed
+	}
 }
 
-// failed discards an instance whose plugin failed and starts a replacement in the background, keeping the pool at
-// its size. The slot of the failed instance passes to the replacement, so the pool never exceeds PoolSize.
+// leave undoes the accounting of a stream: it ends when the stream closes or NewStream gives up.
+func (h *Host) leave() {
+	if h.streamSem != nil {
+		<-h.streamSem
+	}
+	if h.stats.active.Add(-1) == 0 && h.closing.Load() {
+		select {
+		case h.drained <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pick returns the live instance with the fewest open streams, starting its search at a rotating position so that
+// ties go round-robin, or nil when no instance is alive. An empty slot whose replacement failed earlier gets a new
+// attempt in the background.
+func (h *Host) pick() *instance {
+	n := len(h.slots)
+	if n == 1 {
+		if inst := h.slots[0].inst.Load(); inst != nil && !inst.dead.Load() {
+			return inst
+		}
+		return nil
+	}
+	start := int(h.rr.Add(1) % uint32(n))
+	var best *instance
+	var least int32
+	for i := 0; i < n; i++ {
+		sl := &h.slots[(start+i)%n]
+		inst := sl.inst.Load()
+		if inst == nil {
+			h.retryReplacement(sl)
+			continue
+		}
+		if inst.dead.Load() {
+			continue
+		}
+		if a := inst.active.Load(); best == nil || a < least {
+			best, least = inst, a
+		}
+	}
+	return best
+}
+
+// retryReplacement starts a background replacement for an empty slot whose last attempt failed long enough ago.
+func (h *Host) retryReplacement(sl *poolSlot) {
+	h.poolMu.Lock()
+	defer h.poolMu.Unlock()
+	if sl.inst.Load() == nil && sl.creating == nil && sl.err != nil && time.Since(sl.failedAt) >= replaceRetry {
+		h.replaceLocked(sl)
+	}
+}
+
+// pickSlow handles a pool without a live instance: every empty slot gets a replacement attempt now, and the stream
+// takes the first instance that comes up. Replacements that come up and fail again before this stream gets one
+// (other streams trapping them) start another round; when a round's attempts all fail to instantiate, the error
+// says why.
+func (h *Host) pickSlow(ctx context.Context) (*instance, error) {
+	for {
+		h.poolMu.Lock()
+		var pending []*poolSlot
+		var waits []chan struct{}
+		for i := range h.slots {
+			sl := &h.slots[i]
+			if inst := sl.inst.Load(); inst != nil && inst.dead.Load() {
+				// Its failure is being handled (see failed); the slot is as good as empty.
+				sl.inst.Store(nil)
+			}
+			if sl.inst.Load() == nil && sl.creating == nil {
+				h.replaceLocked(sl)
+			}
+			if sl.creating != nil {
+				pending, waits = append(pending, sl), append(waits, sl.creating)
+			}
+		}
+		h.poolMu.Unlock()
+		for _, ch := range waits {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("wasmhost: waiting for a plugin instance to be replaced: %w", ctx.Err())
+			case <-h.done:
+				return nil, ErrClosed
+			}
+			if inst := h.pick(); inst != nil {
+				return inst, nil
+			}
+		}
+		if inst := h.pick(); inst != nil {
+			return inst, nil
+		}
+		var err error
+		h.poolMu.Lock()
+		for _, sl := range pending {
+			if err = sl.err; err == nil {
+				break
+			}
+		}
+		h.poolMu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("wasmhost: no plugin instance available: replacing a failed instance: %w", err)
+		}
+		if h.closing.Load() {
+			return nil, ErrClosed
+		}
+	}
+}
+
+// replaceLocked starts instantiating a replacement for an empty slot; h.poolMu is held.
+func (h *Host) replaceLocked(sl *poolSlot) {
+	ch := make(chan struct{})
+	sl.creating = ch
+	go func() {
+		inst, err := h.newInstance(context.Background(), sl)
+		h.poolMu.Lock()
+		sl.creating = nil
+		switch {
+		case err != nil:
+			sl.err, sl.failedAt = err, time.Now()
+		case h.closing.Load():
+			// Close waits for this replacement and then shuts down what is in the slots; this one never served.
+			inst.close()
+			h.stats.instances.Add(-1)
+		default:
+			sl.err = nil
+			sl.inst.Store(inst)
+		}
+		h.poolMu.Unlock()
+		close(ch)
+		if err != nil {
+			h.guestLog.Error("wasmhost: replacing a failed instance failed; a later stream will try again", "error", err)
+		}
+	}()
+}
+
+// failed retires an instance whose plugin just failed; the caller holds inst.mu. The streams pinned to it find it
+// dead at their next callback, and a replacement is started in the background for the streams to come, whatever
+// the failure policy. It is counted and logged once per instance.
 func (h *Host) failed(inst *instance, err error) {
+	if inst.dead.Load() {
+		return
+	}
+	inst.dead.Store(true)
+	inst.failErr = err
+	inst.streams.clear()
+	inst.cur, inst.effSt = nil, nil
 	h.stats.traps.Add(1)
 	h.stats.reloads.Add(1)
 	h.stats.instances.Add(-1)
 	inst.logger().Error("wasmhost: plugin failed; its instance is discarded and replaced",
-		"error", err, "policy", h.opts.FailurePolicy.String(), "instance", inst.serial)
+		"error", err, "policy", h.opts.FailurePolicy.String(), "instance", inst.serial,
+		"streams", inst.active.Load())
 	inst.close()
-	go func() {
-		defer func() { <-h.slots }()
-		select {
-		case <-h.done:
-			return
-		default:
-		}
-		fresh, err := h.newInstance(context.Background())
-		if err != nil {
-			h.guestLog.Error("wasmhost: replacing a failed instance failed; the next stream will try again", "error", err)
-			return
-		}
-		h.idle <- fresh
-	}()
+	h.poolMu.Lock()
+	defer h.poolMu.Unlock()
+	sl := inst.slot
+	if sl.inst.Load() != inst {
+		return
+	}
+	sl.inst.Store(nil)
+	if !h.closing.Load() && sl.creating == nil {
+		h.replaceLocked(sl)
+	}
 }
 
 // Close waits for open streams to close, ends each instance's root context (proxy_on_done, proxy_on_delete) and
-// releases the runtime. If ctx ends first it returns ctx's error and leaves the instances in use alone. NewStream
-// fails with ErrClosed from the moment Close is called.
+// releases the runtime. If ctx ends first it returns ctx's error and leaves the instances alone. NewStream fails
+// with ErrClosed from the moment Close is called.
 func (h *Host) Close(ctx context.Context) error {
+	h.closing.Store(true)
 	h.closeOnce.Do(func() { close(h.done) })
-	for i := 0; i < cap(h.slots); i++ {
+	for h.stats.active.Load() != 0 {
 		select {
-		case h.slots <- struct{}{}:
+		case <-h.drained:
 		case <-ctx.Done():
-			for ; i > 0; i-- {
-				<-h.slots
-			}
 			return fmt.Errorf("wasmhost: closing: %w", ctx.Err())
 		}
 	}
+	// Replacements under way finish first (and discard their instance, see replaceLocked).
 	for {
+		h.poolMu.Lock()
+		var pending chan struct{}
+		for i := range h.slots {
+			if ch := h.slots[i].creating; ch != nil {
+				pending = ch
+				break
+			}
+		}
+		h.poolMu.Unlock()
+		if pending == nil {
+			break
+		}
 		select {
-		case inst := <-h.idle:
+		case <-pending:
+		case <-ctx.Done():
+			return fmt.Errorf("wasmhost: closing: %w", ctx.Err())
+		}
+	}
+	for i := range h.slots {
+		inst := h.slots[i].inst.Swap(nil)
+		if inst == nil {
+			continue
+		}
+		inst.mu.Lock()
+		if !inst.dead.Load() {
 			inst.shutdown()
 			inst.close()
 			h.stats.instances.Add(-1)
-			continue
-		default:
 		}
-		break
+		inst.mu.Unlock()
 	}
 	return h.runtime.Close(ctx)
 }
@@ -357,14 +557,15 @@ func (h *Host) Close(ctx context.Context) error {
 // Stats returns the host's counters.
 func (h *Host) Stats() Stats {
 	return Stats{
-		Streams:        h.stats.streams.Load(),
-		Active:         h.stats.active.Load(),
-		Traps:          h.stats.traps.Load(),
-		FailOpen:       h.stats.failOpen.Load(),
-		FailClosed:     h.stats.failClosed.Load(),
-		Reloads:        h.stats.reloads.Load(),
-		Instances:      h.stats.instances.Load(),
-		LocalResponses: h.stats.localReplies.Load(),
+		Streams:          h.stats.streams.Load(),
+		Active:           h.stats.active.Load(),
+		Traps:            h.stats.traps.Load(),
+		FailOpen:         h.stats.failOpen.Load(),
+		FailClosed:       h.stats.failClosed.Load(),
+		Reloads:          h.stats.reloads.Load(),
+		Instances:        h.stats.instances.Load(),
+		LocalResponses:   h.stats.localReplies.Load(),
+		GuestMemoryBytes: h.stats.guestMem.Load(),
 	}
 }
 

@@ -430,6 +430,13 @@ func equalFoldLower(b []byte, s string) bool {
 	return true
 }
 
+// commonNames are header names plugins often add, replace or remove; keyName returns them without allocating.
+// "x-chips-upstream" is the routing header of this project's filter.
+var commonNames = [...]string{
+	"set-cookie", "cookie", "content-type", "content-length", "cache-control", "location", "vary", "via",
+	"user-agent", "x-forwarded-for", "x-request-id", "x-chips-upstream", ":status", ":path", ":authority",
+}
+
 // keyName returns the canonical, stored form of a header name given in guest memory.
 func keyName(kind mapKind, key []byte) string {
 	if kind == kindRequestHeaders && equalFoldLower(key, "host") {
@@ -437,6 +444,11 @@ func keyName(kind mapKind, key []byte) string {
 	}
 	if len(key) == 0 {
 		return ""
+	}
+	for _, name := range commonNames {
+		if equalFoldLower(key, name) {
+			return name
+		}
 	}
 	b := make([]byte, len(key))
 	for i, c := range key {
@@ -777,7 +789,8 @@ func hostGrpcToken(_ context.Context, _ api.Module, stack []uint64) {
 
 // Timers and time.
 
-// hostSetTickPeriod stores the period; ticks are delivered between streams (see instance.idleWork).
+// hostSetTickPeriod stores the period; ticks are delivered when a stream of the instance closes (see
+// instance.idleWork).
 func hostSetTickPeriod(ctx context.Context, _ api.Module, stack []uint64) {
 	inst := instanceOf(ctx)
 	inst.tickPeriod = time.Duration(arg(stack, 0)) * time.Millisecond
@@ -842,12 +855,17 @@ func hostGetMetric(ctx context.Context, _ api.Module, stack []uint64) {
 func hostSetEffectiveContext(ctx context.Context, _ api.Module, stack []uint64) {
 	inst := instanceOf(ctx)
 	id := arg(stack, 0)
-	streamAlive := inst.st.created && !inst.st.deleted && id == inst.st.id
-	if id != rootContextID && !streamAlive {
-		ret(stack, abi.StatusBadArgument)
-		return
+	// Like proxy-wasm-cpp-host, any live context of this instance (VM) can be chosen: the root context or a
+	// stream's, created and not yet deleted, whichever stream the running callback belongs to.
+	var st *streamState
+	if id != rootContextID {
+		var ok bool
+		if st, ok = inst.streams.get(id); !ok {
+			ret(stack, abi.StatusBadArgument)
+			return
+		}
 	}
-	inst.effective = id
+	inst.effective, inst.effSt = id, st
 	ret(stack, abi.StatusOK)
 }
 

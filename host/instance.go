@@ -78,24 +78,36 @@ type guestFuncs struct {
 	requestHeaders, requestBody, responseHeaders, responseBody, malloc     api.Function
 }
 
-// instance is one instantiation of the module with its root context: the unit the pool hands out. It is used by one
-// goroutine at a time (the one holding it from the pool), which is why its state needs no lock.
+// instance is one instantiation of the module with its root context, like the VM of one Envoy worker thread. Any
+// number of streams are pinned to it; mu serialises the calls into the guest (a wazero module is not safe for
+// concurrent calls, and an Envoy worker is single-threaded), and every field below it belongs to whoever holds mu.
 type instance struct {
 	h      *Host
+	slot   *poolSlot // the pool position this instance fills
 	mod    api.Module
 	mem    api.Memory
 	ctx    context.Context
 	serial uint64
 	fn     guestFuncs
 
+	// active counts the streams pinned to the instance (NewStream to Close), for the least-loaded choice.
+	active atomic.Int32
+	// nextID numbers the instance's contexts; NewStream takes ids without the lock.
+	nextID atomic.Uint32
+	// dead is set, under mu, when a guest call failed: the module is closed and no stream may call it again.
+	dead atomic.Bool
+
+	mu sync.Mutex
+
 	stack      [8]uint64 // arguments and result of the callback being called
 	allocStack [1]uint64 // malloc's, separate because malloc runs inside host functions
 
 	phase     phase
-	effective uint32 // context chosen by proxy_set_effective_context in the running callback; 0 = none
-	nextID    uint32
-	gen       uint64 // stream generation, guards Stream handles against reuse of the instance
-	st        streamState
+	cur       *streamState // the stream whose callback is running (phase.isStream())
+	effective uint32       // context chosen by proxy_set_effective_context in the running callback; 0 = none
+	effSt     *streamState // that context's stream, nil for the root context
+	streams   contextTable // the live stream contexts, by id
+	failErr   error        // why the instance died, for the streams that find it dead
 
 	scratch []byte      // property values and other short-lived serializations
 	pairs   [][2]string // parsed header lists
@@ -107,7 +119,8 @@ type instance struct {
 	queueReady   []uint32
 	queuePending atomic.Bool
 
-	pendingDone bool // the root context's proxy_on_done returned false during shutdown
+	pendingDone bool  // the root context's proxy_on_done returned false during shutdown
+	memSize     int64 // guest memory size last added to Stats.GuestMemoryBytes
 
 	stdout, stderr *lineWriter
 	closed         bool
@@ -119,8 +132,9 @@ func (inst *instance) logger() *slog.Logger { return inst.h.guestLog }
 // main or __main_void when exported), or _start for a WASI command; then proxy_on_context_create(root, 0),
 // proxy_on_vm_start(root, vm_configuration_size) and proxy_on_configure(root, plugin_configuration_size). A
 // false from either of the last two, or any trap, fails the instance.
-func (h *Host) newInstance(ctx context.Context) (*instance, error) {
-	inst := &instance{h: h, serial: h.serial.Add(1), nextID: rootContextID}
+func (h *Host) newInstance(ctx context.Context, sl *poolSlot) (*instance, error) {
+	inst := &instance{h: h, slot: sl, serial: h.serial.Add(1)}
+	inst.nextID.Store(rootContextID)
 	inst.stdout = newLineWriter(h.guestLog, slog.LevelInfo, "stdout")
 	inst.stderr = newLineWriter(h.guestLog, slog.LevelError, "stderr")
 	cfg := h.moduleConfig.WithStdout(inst.stdout).WithStderr(inst.stderr)
@@ -156,8 +170,18 @@ func (h *Host) newInstance(ctx context.Context) (*instance, error) {
 		inst.close()
 		return nil, err
 	}
+	inst.trackMemory()
 	h.stats.instances.Add(1)
 	return inst, nil
+}
+
+// trackMemory brings Stats.GuestMemoryBytes up to date with the instance's memory, which only the guest grows;
+// the caller holds mu (or is the only user of a new instance).
+func (inst *instance) trackMemory() {
+	if n := int64(inst.mem.Size()); n != inst.memSize {
+		inst.h.stats.guestMem.Add(n - inst.memSize)
+		inst.memSize = n
+	}
 }
 
 func (inst *instance) startUp() error {
@@ -209,9 +233,9 @@ func (inst *instance) startUp() error {
 // (trap, panic in a host function, proc_exit) is returned with the callback's name; the instance must then be
 // discarded.
 func (inst *instance) call(fn api.Function, ph phase, n int) (uint64, error) {
-	inst.phase, inst.effective = ph, 0
+	inst.phase, inst.effective, inst.effSt = ph, 0, nil
 	err := fn.CallWithStack(inst.ctx, inst.stack[:max(n, 1)])
-	inst.phase, inst.effective = phaseIdle, 0
+	inst.phase, inst.effective, inst.effSt = phaseIdle, 0, nil
 	if err != nil {
 		var exit *sys.ExitError
 		if errors.As(err, &exit) {
@@ -237,18 +261,19 @@ func (inst *instance) call3(fn api.Function, ph phase, a, b, c uint64) (uint64, 
 	return inst.call(fn, ph, 3)
 }
 
-// newStreamID allocates a context id, never 0 or the root's, wrapping like proxy-wasm-cpp-host's counter.
+// newStreamID allocates a context id of this instance, never 0 or the root's: ids are per VM, as in
+// proxy-wasm-cpp-host, whose counter wraps the same way. It is called without the lock.
 func (inst *instance) newStreamID() uint32 {
-	inst.nextID++
-	if inst.nextID <= rootContextID {
-		inst.nextID = rootContextID + 1
+	for {
+		if id := inst.nextID.Add(1); id > rootContextID {
+			return id
+		}
 	}
-	return inst.nextID
 }
 
-// idleWork delivers what the root context is owed between streams: a due proxy_on_tick and pending
-// proxy_on_queue_ready notifications. Envoy runs both from its event loop; here they run when the instance is
-// handed back to the pool, so an instance that sits idle gets its tick at its next use.
+// idleWork delivers what the root context is owed: a due proxy_on_tick and pending proxy_on_queue_ready
+// notifications. Envoy runs both from its event loop; here they run, under the lock, when a stream of the instance
+// closes, so an instance whose streams do not close gets its tick at the next close.
 func (inst *instance) idleWork() error {
 	if inst.tickPeriod > 0 && inst.fn.tick != nil {
 		if now := inst.h.opts.Now(); now.Sub(inst.lastTick) >= inst.tickPeriod {
@@ -310,6 +335,8 @@ func (inst *instance) close() {
 		return
 	}
 	inst.closed = true
+	inst.h.stats.guestMem.Add(-inst.memSize)
+	inst.memSize = 0
 	inst.h.queues.disown(inst)
 	inst.stdout.flush()
 	inst.stderr.flush()
@@ -365,18 +392,16 @@ func (inst *instance) copyOutString(s string, ptrPtr, sizePtr uint32) bool {
 	return inst.mem.WriteUint32Le(ptrPtr, ptr) && inst.mem.WriteUint32Le(sizePtr, uint32(len(s)))
 }
 
-// currentStream returns the stream context the running callback acts on, or nil for the root context.
+// currentStream returns the stream context the running callback acts on, or nil for the root context: the
+// stream whose callback runs, unless proxy_set_effective_context chose another context of the instance.
 func (inst *instance) currentStream() *streamState {
-	switch inst.effective {
-	case 0:
-		if inst.phase.isStream() {
-			return &inst.st
-		}
-		return nil
-	case rootContextID:
-		return nil
+	if inst.effective != 0 {
+		return inst.effSt
 	}
-	return &inst.st
+	if inst.phase.isStream() {
+		return inst.cur
+	}
+	return nil
 }
 
 // newModuleConfig is the per-instance WASI configuration: the real clocks (wall time from Options.Now), crypto

@@ -32,9 +32,15 @@ type Options struct {
 	RouteName   string
 	// Env is the guest's WASI environment (Envoy's vm_config.environment_variables, Istio's vmConfig.env).
 	Env map[string]string
-	// PoolSize bounds the number of instances, that is the number of streams in flight; default
-	// runtime.GOMAXPROCS(0). Instances are created on demand up to this bound, the first one by New.
+	// PoolSize is the number of instances (VMs), like Envoy's one VM per worker thread; default
+	// runtime.GOMAXPROCS(0). New creates them all. Each instance carries any number of streams at once, as an
+	// Envoy VM holds one context per stream: a stream is pinned to the instance with the fewest open streams and
+	// holds it only while one of its callbacks runs, so long-polls that stay open for half a minute do not limit
+	// how many streams go through the plugin. PoolSize bounds the plugin calls running in parallel.
 	PoolSize int
+	// MaxStreams, when positive, bounds the streams open at once across all instances: NewStream then waits for
+	// one to close. 0, the default, sets no bound, as in Envoy.
+	MaxStreams int
 	// CacheDir, when set, keeps wazero's compiled code on disk so that a later New with the same module starts fast.
 	CacheDir string
 	// FailurePolicy decides what a stream gets when the plugin fails (trap, panic, exit) in a callback.
@@ -62,6 +68,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.PoolSize == 0 {
 		o.PoolSize = runtime.GOMAXPROCS(0)
+	}
+	if o.MaxStreams < 0 {
+		return o, fmt.Errorf("wasmhost: options: MaxStreams %d is negative", o.MaxStreams)
 	}
 	switch o.FailurePolicy {
 	case FailClosed, FailOpen, FailReload:
@@ -91,7 +100,9 @@ func (o Options) withDefaults() (Options, error) {
 
 // FailurePolicy is what a stream gets when the plugin fails in one of its callbacks, after Envoy's failure_policy
 // (Istio's failStrategy). Whatever the policy, the failed instance is closed and never serves another stream, a
-// fresh one takes its place in the pool, and the failure is logged and counted in Stats.
+// fresh one takes its place in the pool, and the failure is logged and counted in Stats. The policy's answer goes
+// to the stream whose callback failed and to every other stream pinned to the failed instance, at its next
+// callback: their contexts died with the instance.
 type FailurePolicy int
 
 // The failure policies.

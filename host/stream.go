@@ -1,7 +1,9 @@
 package host
 
 import (
+	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -53,13 +55,15 @@ type LocalResponse struct {
 	GRPCStatus int
 }
 
-// streamState is everything the host knows about the stream an instance serves, kept in the instance and reused.
+// streamState is everything the host knows about one stream: what the host functions read and write while the
+// stream's callbacks run (or while another context of its instance acts on it through
+// proxy_set_effective_context). It is guarded by the mutex of the stream's instance, and recycled through
+// streamStates so that a stream allocates no state of its own.
 type streamState struct {
 	id      uint32
 	info    StreamInfo
 	start   time.Time
 	created bool
-	deleted bool // proxy_on_delete has run: the context no longer exists
 
 	req, resp                   headerMap
 	reqMutable, respMutable     bool // Envoy's request_headers_/response_headers_ are set
@@ -77,14 +81,36 @@ type streamState struct {
 	props       map[string][]byte
 }
 
-func (st *streamState) begin(inst *instance, info StreamInfo, now time.Time) {
+// streamStates recycles stream states, with their header buffers, from closed streams to new ones.
+var streamStates = sync.Pool{New: func() any { return new(streamState) }}
+
+func (st *streamState) begin(id uint32, info StreamInfo, now time.Time) {
 	props := st.props
 	clear(props)
 	reqBody, respBody := st.reqBody[:0], st.respBody[:0]
 	req, resp := st.req, st.resp
-	*st = streamState{id: inst.newStreamID(), info: info, start: now, props: props, reqBody: reqBody, respBody: respBody, req: req, resp: resp}
+	*st = streamState{id: id, info: info, start: now, props: props, reqBody: reqBody, respBody: respBody, req: req, resp: resp}
 	st.req.reset(kindRequestHeaders)
 	st.resp.reset(kindResponseHeaders)
+}
+
+// maxKeptBody is the largest body buffer a recycled stream state keeps: a stream that buffered a large body should
+// not leave that much memory to every stream state in the pool.
+const maxKeptBody = 64 << 10
+
+// release returns the state to streamStates, dropping what it references of the caller's and the plugin's data.
+func (st *streamState) release() {
+	st.req.reset(kindRequestHeaders)
+	st.resp.reset(kindResponseHeaders)
+	clear(st.props)
+	st.info, st.local, st.upstream, st.codeDetails = StreamInfo{}, nil, "", ""
+	if cap(st.reqBody) > maxKeptBody {
+		st.reqBody = nil
+	}
+	if cap(st.respBody) > maxKeptBody {
+		st.respBody = nil
+	}
+	streamStates.Put(st)
 }
 
 // requestHeadersForProps is the request map as Envoy's attributes see it (activation_request_headers_): the live
@@ -107,13 +133,39 @@ func (st *streamState) responseHeadersForProps() *headerMap {
 // OnRequestHeaders, OnRequestBody (zero or more times), SetUpstreamAddress, OnResponseHeaders, OnResponseBody,
 // then Close exactly once. Header lists are ordered pairs; requests carry :method, :path, :authority and :scheme,
 // responses :status. The slices passed in must not be modified until Close.
+//
+// A stream is pinned to one instance from NewStream to Close, like an Envoy stream to its worker's VM, and shares
+// it with the instance's other streams: each method holds the instance only while it runs, so a stream that waits
+// (a long-poll held open by the upstream for half a minute) costs the instance nothing in between. If the
+// instance's plugin fails in another stream's callback, this stream's context is gone with it: its next callback
+// gets the failure policy's answer, as if it had failed itself.
 type Stream struct {
 	h      *Host
-	inst   *instance // nil once the plugin failed and the instance was discarded
-	st     *streamState
-	gen    uint64
+	inst   *instance
+	st     *streamState // nil once closed
 	closed bool
-	failed bool
+	failed bool // the plugin failed in this stream or its instance died: later callbacks are skipped
+}
+
+// enter takes the stream's instance for one method call and makes the stream its current one; the caller
+// unlocks inst.mu when done.
+func (s *Stream) enter() *instance {
+	inst := s.inst
+	inst.mu.Lock()
+	inst.cur = s.st
+	return inst
+}
+
+// callable reports whether the plugin can be called for the stream; when its instance died in another stream's
+// callback, it applies the failure policy instead and returns the verdict.
+func (s *Stream) callable(ph phase) (Verdict, bool) {
+	if s.failed {
+		return Verdict{}, false
+	}
+	if s.inst.dead.Load() {
+		return s.orphaned(ph), false
+	}
+	return Verdict{}, true
 }
 
 // OnRequestHeaders runs proxy_on_request_headers. The plugin may change the headers (see RequestHeaders), answer
@@ -123,16 +175,18 @@ func (s *Stream) OnRequestHeaders(h [][2]string, endOfStream bool) Verdict {
 	if s.closed {
 		return Verdict{}
 	}
+	inst := s.enter()
+	defer inst.mu.Unlock()
 	st := s.st
 	st.req.load(h)
-	if s.failed {
-		return Verdict{}
+	if v, ok := s.callable(phaseRequestHeaders); !ok {
+		return v
 	}
 	st.reqMutable = true
 	if v, failed := s.ensureCreated(); failed {
 		return v
 	}
-	return s.run(s.inst.fn.requestHeaders, phaseRequestHeaders, uint64(len(st.req.pairs)), endOfStream)
+	return s.run(inst.fn.requestHeaders, phaseRequestHeaders, uint64(len(st.req.pairs)), endOfStream)
 }
 
 // OnRequestBody runs proxy_on_request_body on the next chunk of the request body; RequestBody returns what to
@@ -141,28 +195,36 @@ func (s *Stream) OnRequestBody(chunk []byte, endOfStream bool) Verdict {
 	if s.closed {
 		return Verdict{}
 	}
+	inst := s.enter()
+	defer inst.mu.Unlock()
 	st := s.st
 	if !st.reqBuffering || s.failed {
 		st.reqBody = st.reqBody[:0]
 	}
 	st.reqBody = append(st.reqBody, chunk...)
 	st.reqBytes += int64(len(chunk))
-	if s.failed || s.inst.fn.requestBody == nil {
+	if inst.fn.requestBody == nil {
 		return Verdict{}
+	}
+	if v, ok := s.callable(phaseRequestBody); !ok {
+		return v
 	}
 	st.reqBodyAvail = true
 	if v, failed := s.ensureCreated(); failed {
 		return v
 	}
-	return s.run(s.inst.fn.requestBody, phaseRequestBody, uint64(len(st.reqBody)), endOfStream)
+	return s.run(inst.fn.requestBody, phaseRequestBody, uint64(len(st.reqBody)), endOfStream)
 }
 
 // SetUpstreamAddress records the "ip:port" of the upstream serving the stream: the upstream.address and
 // upstream.port properties.
 func (s *Stream) SetUpstreamAddress(addr string) {
-	if !s.closed {
-		s.st.upstream = addr
+	if s.closed {
+		return
 	}
+	inst := s.enter()
+	s.st.upstream = addr
+	inst.mu.Unlock()
 }
 
 // OnResponseHeaders runs proxy_on_response_headers. The headers must include :status.
@@ -170,10 +232,12 @@ func (s *Stream) OnResponseHeaders(h [][2]string, endOfStream bool) Verdict {
 	if s.closed {
 		return Verdict{}
 	}
+	inst := s.enter()
+	defer inst.mu.Unlock()
 	st := s.st
 	st.resp.load(h)
-	if s.failed {
-		return Verdict{}
+	if v, ok := s.callable(phaseResponseHeaders); !ok {
+		return v
 	}
 	st.respMutable = true
 	if v, ok := st.resp.get(":status"); ok {
@@ -187,7 +251,7 @@ func (s *Stream) OnResponseHeaders(h [][2]string, endOfStream bool) Verdict {
 	if v, failed := s.ensureCreated(); failed {
 		return v
 	}
-	return s.run(s.inst.fn.responseHeaders, phaseResponseHeaders, uint64(len(st.resp.pairs)), endOfStream)
+	return s.run(inst.fn.responseHeaders, phaseResponseHeaders, uint64(len(st.resp.pairs)), endOfStream)
 }
 
 // OnResponseBody runs proxy_on_response_body on the next chunk of the response body; ResponseBody returns what to
@@ -196,20 +260,25 @@ func (s *Stream) OnResponseBody(chunk []byte, endOfStream bool) Verdict {
 	if s.closed {
 		return Verdict{}
 	}
+	inst := s.enter()
+	defer inst.mu.Unlock()
 	st := s.st
 	if !st.respBuffering || s.failed {
 		st.respBody = st.respBody[:0]
 	}
 	st.respBody = append(st.respBody, chunk...)
 	st.respBytes += int64(len(chunk))
-	if s.failed || s.inst.fn.responseBody == nil {
+	if inst.fn.responseBody == nil {
 		return Verdict{}
+	}
+	if v, ok := s.callable(phaseResponseBody); !ok {
+		return v
 	}
 	st.respBodyAvail = true
 	if v, failed := s.ensureCreated(); failed {
 		return v
 	}
-	return s.run(s.inst.fn.responseBody, phaseResponseBody, uint64(len(st.respBody)), endOfStream)
+	return s.run(inst.fn.responseBody, phaseResponseBody, uint64(len(st.respBody)), endOfStream)
 }
 
 // RequestHeaders returns the request headers after the plugin's changes (before a failing callback's changes
@@ -218,6 +287,8 @@ func (s *Stream) RequestHeaders() [][2]string {
 	if s.closed {
 		return nil
 	}
+	inst := s.enter()
+	defer inst.mu.Unlock()
 	return s.st.req.export()
 }
 
@@ -226,6 +297,8 @@ func (s *Stream) ResponseHeaders() [][2]string {
 	if s.closed {
 		return nil
 	}
+	inst := s.enter()
+	defer inst.mu.Unlock()
 	return s.st.resp.export()
 }
 
@@ -235,6 +308,8 @@ func (s *Stream) RequestBody() []byte {
 	if s.closed {
 		return nil
 	}
+	inst := s.enter()
+	defer inst.mu.Unlock()
 	return s.st.reqBody
 }
 
@@ -243,6 +318,8 @@ func (s *Stream) ResponseBody() []byte {
 	if s.closed {
 		return nil
 	}
+	inst := s.enter()
+	defer inst.mu.Unlock()
 	return s.st.respBody
 }
 
@@ -254,38 +331,43 @@ func (m *headerMap) export() [][2]string {
 }
 
 // Close ends the stream in Envoy's order, proxy_on_log (the access log), then proxy_on_done and proxy_on_delete,
-// and returns the instance to the pool. A stream whose plugin failed has no instance left; Close only counts it.
+// and unpins it from its instance. A stream whose plugin failed, or whose instance died, has no context left; Close
+// only counts it and leaves the dead instance alone.
 func (s *Stream) Close() {
 	if s.closed {
 		return
 	}
 	s.closed = true
-	s.h.stats.active.Add(-1)
-	if s.failed || s.inst.gen != s.gen {
-		return
-	}
 	inst, st := s.inst, s.st
-	st.reqMutable, st.respMutable, st.reqBodyAvail, st.respBodyAvail = false, false, false, false
-	if err := s.finish(); err != nil {
-		s.inst = nil
-		s.h.failed(inst, err)
-		return
+	if !s.failed && !inst.dead.Load() {
+		inst.mu.Lock()
+		if !inst.dead.Load() {
+			inst.cur = st
+			st.reqMutable, st.respMutable, st.reqBodyAvail, st.respBodyAvail = false, false, false, false
+			err := s.finish()
+			if err == nil {
+				err = inst.idleWork()
+			}
+			if err != nil {
+				s.h.failed(inst, err)
+			} else {
+				inst.trackMemory()
+			}
+			inst.cur = nil
+		}
+		inst.mu.Unlock()
 	}
-	if err := inst.idleWork(); err != nil {
-		s.inst = nil
-		s.h.failed(inst, err)
-		return
-	}
-	st.local = nil
-	s.h.release(inst)
+	s.st = nil
+	st.release()
+	inst.active.Add(-1)
+	s.h.leave()
 }
 
 func (s *Stream) finish() error {
 	inst, st := s.inst, s.st
 	if !st.created {
 		// Envoy creates the context from its access log hook even for a stream the filter never saw.
-		st.created = true
-		if _, err := inst.call2(inst.fn.contextCreate, phaseContextCreate, uint64(st.id), rootContextID); err != nil {
+		if err := s.createContext(); err != nil {
 			return err
 		}
 	}
@@ -298,7 +380,17 @@ func (s *Stream) finish() error {
 		return err
 	}
 	_, err := inst.call1(inst.fn.delete, phaseDelete, uint64(st.id))
-	st.deleted = true
+	inst.streams.remove(st.id)
+	return err
+}
+
+// createContext runs proxy_on_context_create for the stream and registers the context with its instance, where
+// proxy_set_effective_context finds it.
+func (s *Stream) createContext() error {
+	st := s.st
+	st.created = true
+	s.inst.streams.put(st.id, st)
+	_, err := s.inst.call2(s.inst.fn.contextCreate, phaseContextCreate, uint64(st.id), rootContextID)
 	return err
 }
 
@@ -308,10 +400,9 @@ func (s *Stream) ensureCreated() (Verdict, bool) {
 	if st.created {
 		return Verdict{}, false
 	}
-	st.created = true
 	st.req.begin()
 	st.resp.begin()
-	if _, err := s.inst.call2(s.inst.fn.contextCreate, phaseContextCreate, uint64(st.id), rootContextID); err != nil {
+	if err := s.createContext(); err != nil {
 		return s.fail(err), true
 	}
 	return Verdict{}, false
@@ -356,17 +447,27 @@ func (s *Stream) run(fn api.Function, ph phase, size uint64, endOfStream bool) V
 	return v
 }
 
-// fail applies the failure policy to a stream whose plugin just failed. The failing callback's header changes are
-// undone, the instance is discarded (and replaced in the background), and later callbacks of the stream are
-// skipped, as Envoy skips a failed VM.
+// fail applies the failure policy to a stream whose plugin just failed; the caller holds the instance. The
+// failing callback's header changes are undone, the instance is retired (and replaced in the background), and
+// later callbacks of the stream are skipped, as Envoy skips a failed VM.
 func (s *Stream) fail(err error) Verdict {
 	st := s.st
 	st.req.rollback()
 	st.resp.rollback()
+	s.h.failed(s.inst, err)
+	return s.policy(err)
+}
+
+// orphaned applies the failure policy to a stream whose instance died in another stream's callback: the plugin
+// is not called, and the stream is answered as the failing one was.
+func (s *Stream) orphaned(ph phase) Verdict {
+	return s.policy(fmt.Errorf("wasmhost: %s: not run, the plugin failed in another stream of the same instance: %w", ph, s.inst.failErr))
+}
+
+func (s *Stream) policy(err error) Verdict {
+	st := s.st
 	st.local = nil
-	inst := s.inst
-	s.failed, s.inst = true, nil
-	s.h.failed(inst, err)
+	s.failed = true
 	if s.h.opts.FailurePolicy == FailOpen {
 		s.h.stats.failOpen.Add(1)
 		return Verdict{Err: err}

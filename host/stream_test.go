@@ -253,6 +253,9 @@ func TestMetricsThroughGuest(t *testing.T) {
 // Shared data is one store for all instances: concurrent CAS increments from several instances lose no update.
 func TestSharedDataThroughGuest(t *testing.T) {
 	h, _ := newHost(t, Options{Module: guest(t, "shareddata"), PoolSize: 4})
+	// A write with cas 0 is unconditional (Envoy's rule), and the guest's first write finds no key and so no cas:
+	// two instances starting at once would both store 1. With the key present every write is compared.
+	h.shared.set("hits", []byte("0"), 0)
 	const streams = 40
 	seen := make(chan int, streams)
 	var wg sync.WaitGroup

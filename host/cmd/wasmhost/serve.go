@@ -79,7 +79,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.Var(&tlsHosts, "tls-host", "an extra `name` for the self-signed certificate (\"*.test\", \"chat.test\"); repeatable")
 	admin := fs.String("admin", "", "the admin listener's `address` (/stats, /healthz, /config); none by default")
 	policy := fs.String("failure-policy", "closed", "what a stream gets when the plugin fails (`policy`): closed (503), open (unchanged)\nor reload (503 and a fresh instance), like Envoy's failure_policy")
-	pool := fs.Int("pool", 0, "plugin instances, i.e. streams through the filter at once (`N`); 0: GOMAXPROCS")
+	pool := fs.Int("pool", 0, "plugin instances (VMs), like Envoy's worker threads; each carries any number of streams (`N`); 0: GOMAXPROCS")
 	cacheDir := fs.String("cache-dir", "", "keep compiled code in this `directory` for faster restarts")
 	sessionHeader := fs.String("session-header", "", "the stateful-session routing header `name` (default: the config's\naffinity.routing_header, else x-chips-upstream)")
 	downFor := fs.Duration("down-for", serve.DefaultDownFor, "how long an upstream that refused a connection stays out of rotation")

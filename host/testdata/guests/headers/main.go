@@ -1,6 +1,7 @@
 // Command headers exercises the header-map host functions. The request path picks what it does, mostly to the
 // response headers, and it reports what it observed in headers of its own (x-*), so tests can compare the result
-// with Envoy's semantics.
+// with Envoy's semantics. On /echo it keeps the request's x-echo value in its context and returns it in the response,
+// so that tests can tell concurrent streams of one instance apart.
 package main
 
 import (
@@ -19,6 +20,7 @@ func init() {
 type httpContext struct {
 	types.DefaultHttpContext
 	path string
+	echo string
 }
 
 func errText(err error) string {
@@ -44,6 +46,9 @@ func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		must(proxywasm.ReplaceHttpRequestHeader(":path", "/rewritten"))
 		must(proxywasm.RemoveHttpRequestHeader("Cookie"))
 		must(proxywasm.AddHttpRequestHeader("host", "extra"))
+	case "/echo":
+		c.echo, err = proxywasm.GetHttpRequestHeader("x-echo")
+		must(err)
 	case "/request-setpairs":
 		must(proxywasm.ReplaceHttpRequestHeaders([][2]string{{"x-z", "1"}, {":method", "POST"}, {"X-Forwarded-For", "a"}, {"x-forwarded-for", "b"}}))
 	}
@@ -52,6 +57,8 @@ func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 
 func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	switch c.path {
+	case "/echo":
+		must(proxywasm.AddHttpResponseHeader("x-echo", c.echo))
 	case "/add":
 		must(proxywasm.AddHttpResponseHeader("Set-Cookie", "c=3"))
 		must(proxywasm.AddHttpResponseHeader("via", "wasm"))

@@ -1,6 +1,6 @@
 // Command lifecycle logs every callback the SDK surfaces ("cb=<name>") so tests can check the order the host calls
 // them in. Its configuration can make it reject start-up ("reject" as VM or plugin configuration) or ask for ticks
-// ("tick"); the request path makes it fail (/panic, /panic-response), buffer and rewrite bodies (/body), or use a
+// ("tick") or refuse to start while the shared data "gate" holds "closed" ("gate"); the request path makes it fail (/panic, /panic-response), buffer and rewrite bodies (/body), or use a
 // shared queue (/enqueue).
 package main
 
@@ -50,6 +50,11 @@ func (*pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	case "tick":
 		if err := proxywasm.SetTickPeriodMilliSeconds(1); err != nil {
 			panic(err)
+		}
+	case "gate":
+		if v, _, err := proxywasm.GetSharedData("gate"); err == nil && string(v) == "closed" {
+			proxywasm.LogWarn("gate closed")
+			return types.OnPluginStartStatusFailed
 		}
 	}
 	ticks = proxywasm.DefineCounterMetric("lifecycle.ticks")
