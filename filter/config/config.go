@@ -20,6 +20,10 @@ type Config struct {
 	Scope    Scope
 	DryRun   bool
 	Affinity Affinity
+
+	// selectAll caches that the selection is every cookie (the default), so that the per-cookie check costs
+	// nothing: inside the module, path.Match on each cookie is measurable.
+	selectAll bool
 }
 
 // Cookies says which response cookies are rewritten and how.
@@ -84,6 +88,7 @@ const (
 // Partitioned and nothing else changes.
 func Default() *Config {
 	return &Config{
+		selectAll: true,
 		Cookies: Cookies{
 			Include:     []string{"*"},
 			SameSite:    cookie.SameSiteNone,

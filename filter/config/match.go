@@ -8,8 +8,14 @@ import (
 // Selected reports whether the cookie named name is to be rewritten: it matches an include pattern and no exclude
 // pattern. Patterns were checked by Parse, so match errors cannot occur here.
 func (c *Config) Selected(name string) bool {
+	if c.selectAll {
+		return true
+	}
 	return matchAny(c.Cookies.Include, name) && !matchAny(c.Cookies.Exclude, name)
 }
+
+// SelectsAll reports whether every cookie is selected, so that callers may skip extracting names.
+func (c *Config) SelectsAll() bool { return c.selectAll }
 
 // InScope reports whether a request to host (an :authority, port allowed) and path is one the filter acts on.
 func (c *Config) InScope(authority, reqPath string) bool {

@@ -61,6 +61,7 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 	if err := finishAffinity(&c.Affinity, keys, env); err != nil {
 		return nil, err
 	}
+	c.selectAll = len(c.Cookies.Exclude) == 0 && slices.Contains(c.Cookies.Include, "*")
 	return c, nil
 }
 

@@ -62,12 +62,14 @@ const (
 
 // One decides the fate of a single Set-Cookie value.
 func One(cfg *config.Config, req *Request, value string) Result {
-	name, ok := cookie.Name(value)
-	if !ok {
-		return Result{value, Malformed}
-	}
-	if !cfg.Selected(name) {
-		return Result{value, SkippedSelection}
+	if !cfg.SelectsAll() {
+		name, ok := cookie.Name(value)
+		if !ok {
+			return Result{value, Malformed}
+		}
+		if !cfg.Selected(name) {
+			return Result{value, SkippedSelection}
+		}
 	}
 	if req.IncompatibleClient {
 		// These clients treat SameSite=None as Strict (or drop the cookie), so they must not see it at all; they

@@ -82,3 +82,23 @@ func TestResponse(t *testing.T) {
 		t.Error("a compliant response reported a change")
 	}
 }
+
+// TestSelectAllShortcutKeepsOutcomes: the default selection skips name extraction, which must not change any
+// outcome compared with a selection that extracts names and selects the same cookies.
+func TestSelectAllShortcutKeepsOutcomes(t *testing.T) {
+	all := mustParse(t, `{}`)
+	named := mustParse(t, `{"cookies":{"include":["*"],"exclude":["no-cookie-has-this-name"]}}`)
+	if !all.SelectsAll() || named.SelectsAll() {
+		t.Fatalf("SelectsAll: default %v, with exclude %v", all.SelectsAll(), named.SelectsAll())
+	}
+	for _, v := range []string{
+		"a=1", "=v", "=", "novalue", "; a=1", "a=1; Secure; SameSite=None; Partitioned", "a\x01=1", "  b = 2 ; Path=/",
+		"__Host-x=1; Domain=example.com", "",
+	} {
+		r1 := NewRequest(all, "chat.example.com", "/", modernUA)
+		r2 := NewRequest(named, "chat.example.com", "/", modernUA)
+		if got, want := One(all, &r1, v), One(named, &r2, v); got != want {
+			t.Errorf("%q: default selection gives %+v, explicit selection %+v", v, got, want)
+		}
+	}
+}
