@@ -52,6 +52,38 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./filter/config/
 	$(GO) test -run='^$$' -fuzz=FuzzOpen -fuzztime=$(FUZZTIME) ./filter/affinity/
 
+## bench: the side-by-side benchmarks, the 1,000,000-stream soak and BENCHMARKS.md (about 5 minutes on 2 cores)
+# The benchmark binary runs BENCHCOUNT times in a row rather than with -count, which would repeat each benchmark
+# back to back: this way the two sides of every pair alternate.
+BENCHCOUNT  ?= 6
+BENCHSTAT   ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+BENCHDIR     = $(BUILD)/bench
+BENCHBIN     = $(BENCHDIR)/bench.test
+BUILD_CMD    = $(GO) test -c -o $(BENCHBIN) ./bench/
+BENCH_CMD    = $(BENCHBIN) -test.run='^$$' -test.bench=. -test.benchmem -test.timeout=30m -latencies=$(BENCHDIR)/latencies.json
+SOAK_CMD     = CHIPS_SOAK=1 $(BENCHBIN) -test.run='^TestSoak$$' -test.v -test.timeout=30m -soak.out=$(BENCHDIR)/soak.json
+PROFILE_CMD  = $(BENCHBIN) -test.run='^$$' -test.bench='FilterCost/guest=filter$$' -test.benchtime=100000x -test.cpuprofile=$(BENCHDIR)/filter.cpu
+PPROF_CMD    = $(GO) tool pprof -top -nodecount=20 $(BENCHBIN) $(BENCHDIR)/filter.cpu
+BSTAT_CMD    = $(GO) run $(BENCHSTAT) $(BENCHDIR)/bench.txt
+
+bench: filter
+	@mkdir -p $(BENCHDIR)
+	@rm -f $(BENCHDIR)/bench.txt $(BENCHDIR)/latencies.json
+	$(BUILD_CMD)
+	@for i in $$(seq $(BENCHCOUNT)); do \
+		echo "$(BENCH_CMD)   # run $$i of $(BENCHCOUNT)"; \
+		$(BENCH_CMD) >> $(BENCHDIR)/bench.txt || { tail -n 30 $(BENCHDIR)/bench.txt; exit 1; }; \
+	done
+	$(SOAK_CMD)
+	$(PROFILE_CMD) > /dev/null
+	$(PPROF_CMD) 2>/dev/null | sed -n '/flat%/,$$p' > $(BENCHDIR)/profile.txt
+	$(BSTAT_CMD) > $(BENCHDIR)/benchstat.txt
+	$(GO) run ./bench/cmd/benchreport -bench $(BENCHDIR)/bench.txt -soak $(BENCHDIR)/soak.json \
+		-latencies $(BENCHDIR)/latencies.json -benchstat $(BENCHDIR)/benchstat.txt -profile $(BENCHDIR)/profile.txt \
+		-notes bench/analysis.md -out BENCHMARKS.md -chart bench/serve-latency.png \
+		-cmd "$(BUILD_CMD)" -cmd "$(BENCH_CMD)   # $(BENCHCOUNT) times" -cmd "$(SOAK_CMD)" \
+		-cmd "$(PROFILE_CMD)" -cmd "$(PPROF_CMD)" -cmd "$(BSTAT_CMD)"
+
 ## oci: the Wasm OCI artifact as an image layout in build/oci (IMAGE=registry/repo:tag also pushes it)
 oci: filter
 	$(GO) run ./deploy/cmd/wasmoci build --wasm $(BUILD)/filter.wasm --out $(BUILD)/oci $(if $(IMAGE),--push $(IMAGE))
