@@ -44,13 +44,15 @@ check:
 	@git diff --exit-code -- go.mod go.sum || { echo 'go.mod/go.sum not tidy'; exit 1; }
 	@test -z "$$(git status --porcelain)" || { git status --porcelain; echo 'tree is dirty'; exit 1; }
 
-## fuzz: run every fuzz target for FUZZTIME each
+## fuzz: run every fuzz target in the module for FUZZTIME each (a duration, or Nx for N executions)
 FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzRewrite -fuzztime=$(FUZZTIME) ./filter/cookie/
-	$(GO) test -run='^$$' -fuzz=FuzzName -fuzztime=$(FUZZTIME) ./filter/cookie/
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./filter/config/
-	$(GO) test -run='^$$' -fuzz=FuzzOpen -fuzztime=$(FUZZTIME) ./filter/affinity/
+	@for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 ## bench: the side-by-side benchmarks, the 1,000,000-stream soak and BENCHMARKS.md (about 5 minutes on 2 cores)
 # The benchmark binary runs BENCHCOUNT times in a row rather than with -count, which would repeat each benchmark
