@@ -2,8 +2,6 @@ package replay
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
 )
 
 // sdkFilter runs the module in the SDK's own wazero runner (proxytest.NewWasmVMContext), behind the same
@@ -94,23 +91,10 @@ func setCookieCount(h ResponseHead) int {
 // both runners, which must agree cookie by cookie, and (2) asserts the runner's known divergence on the whole
 // response: our host keeps one header per cookie, the SDK runner does not.
 func TestDifferentialAgainstSDKRunner(t *testing.T) {
-	module, err := os.ReadFile(testwasm.Filter(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	module := readFilter(t)
 	for _, name := range goldenCases(t) {
 		t.Run(name, func(t *testing.T) {
-			cfg, err := os.ReadFile(filepath.Join(goldenDir, name+".config.json"))
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			h, err := host.New(context.Background(), host.Options{Module: module, PluginConfig: cfg, PoolSize: 1,
-				CacheDir: testwasm.CacheDir(), Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.Close(context.Background())
+			h, cfg := caseHost(t, module, name)
 			sdk := newSDKFilter(t, module, cfg)
 			in, err := os.Open(filepath.Join(goldenDir, name+".in"))
 			if err != nil {
