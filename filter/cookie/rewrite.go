@@ -205,6 +205,20 @@ func applyRewrite(line string, c *cookieState, p Policy, plan rewritePlan) strin
 
 	var b strings.Builder
 	b.Grow(len(line) + maxAppendedOctets(p))
+	// Common case: the line is kept whole, except at most its single SameSite attribute replaced in place, and
+	// the rest is appended; no second pass over the attributes is needed.
+	replaceSameSite := plan.sameSite && c.sameSite.n > 0
+	if !(plan.domain && c.domain.n > 0) && (!replaceSameSite || c.sameSite.n == 1 && c.sameSite.at >= 0) {
+		if replaceSameSite {
+			b.WriteString(line[:c.sameSite.textStart])
+			b.WriteString(p.SameSite.attribute())
+			b.WriteString(line[c.sameSite.textEnd:])
+		} else {
+			b.WriteString(line)
+		}
+		writeAppended(&b, c, p, plan)
+		return b.String()
+	}
 	b.WriteString(line[:min(c.pair.end, len(line))])
 	for pos := c.pair.end; pos < len(line); {
 		a, _ := nextAttribute(line, pos) // no CTL: scanCookie checked
@@ -222,6 +236,12 @@ func applyRewrite(line string, c *cookieState, p Policy, plan rewritePlan) strin
 			b.WriteString(line[a.start:a.end])
 		}
 	}
+	writeAppended(&b, c, p, plan)
+	return b.String()
+}
+
+// writeAppended writes the attributes plan adds at the end of the line.
+func writeAppended(b *strings.Builder, c *cookieState, p Policy, plan rewritePlan) {
 	if plan.path {
 		b.WriteString(appendPath)
 		b.WriteString(p.Path)
@@ -243,7 +263,6 @@ func applyRewrite(line string, c *cookieState, p Policy, plan rewritePlan) strin
 	if plan.partitioned {
 		b.WriteString(appendPartitioned)
 	}
-	return b.String()
 }
 
 // writeReplaced writes attribute a with its text (between its surrounding

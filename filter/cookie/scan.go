@@ -7,6 +7,9 @@ type lastWins struct {
 	value  string // value of the last honoured occurrence
 	at     int    // start offset of that occurrence; -1 when there is none
 	lastAt int    // start offset of the last occurrence, honoured or not; -1 when none
+	n      int    // occurrences, honoured or not
+	// textStart and textEnd delimit the text of the honoured occurrence (see attribute).
+	textStart, textEnd int
 }
 
 // present reports whether browsers see the attribute at all.
@@ -19,8 +22,9 @@ func (l lastWins) settled() bool { return l.at >= 0 && l.at == l.lastAt }
 
 func (l *lastWins) observe(a attribute) {
 	l.lastAt = a.start
+	l.n++
 	if a.honoured() {
-		l.at, l.value = a.start, a.value
+		l.at, l.value, l.textStart, l.textEnd = a.start, a.value, a.textStart, a.textEnd
 	}
 }
 
@@ -32,10 +36,14 @@ type cookieState struct {
 	sameSite, path, domain        lastWins
 }
 
-// scanCookie parses line in one pass, without allocating. It reports false
-// for a line that is not a cookie: see parsePair, and a CTL anywhere.
+// scanCookie parses line without allocating: one pass for control
+// characters, then one over the attributes. It reports false for a line that
+// is not a cookie: see parsePair, and a CTL anywhere.
 func scanCookie(line string) (cookieState, bool) {
-	pair, ok := parsePair(line)
+	if hasCTL(line) {
+		return cookieState{}, false // §5.6 step 1
+	}
+	pair, ok := parsePairClean(line)
 	if !ok {
 		return cookieState{}, false
 	}
@@ -46,10 +54,7 @@ func scanCookie(line string) (cookieState, bool) {
 		domain:   lastWins{at: -1, lastAt: -1},
 	}
 	for pos := pair.end; pos < len(line); {
-		a, ok := nextAttribute(line, pos)
-		if !ok {
-			return cookieState{}, false // a CTL: §5.6 step 1
-		}
+		a := nextAttributeClean(line, pos)
 		pos = a.end
 		switch a.kind {
 		case attrSecure:
