@@ -371,7 +371,7 @@ func TestServeWithoutFilter(t *testing.T) {
 }
 
 func TestServeDemo(t *testing.T) {
-	srv, out := startServeCmd(t, "--demo", "--listen", "127.0.0.1:0", "--log-level", "error")
+	srv, out := startServeCmd(t, "--demo", "--demo-shop", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--log-level", "error")
 	if !strings.HasPrefix(srv.URL(), "https://") {
 		t.Errorf("--demo without TLS flags should serve TLS: %s", srv.URL())
 	}

@@ -87,6 +87,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.Var(&env, "env", "pass an environment variable to the plugin: `NAME` (from wasmhost's environment) or NAME=VALUE; repeatable")
 	logLevel := fs.String("log-level", "info", "log `level` on stderr: debug (one line per request), info, warn or error")
 	demoMode := fs.Bool("demo", false, "start the embedded demo chat nodes and shop page as upstreams")
+	demoShop := fs.String("demo-shop", "127.0.0.1:8444", "with --demo: the demo shop's listen `address` (\"127.0.0.1:0\": any free port)")
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return code
 	}
@@ -184,7 +185,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 	var d *demo.Demo
 	if *demoMode {
-		d, err = demo.Start(ctx, demo.Options{Logger: log})
+		d, err = demo.Start(ctx, demo.Options{Logger: log, ShopAddr: *demoShop})
 		if err != nil {
 			return fail(stderr, exitFailure, err)
 		}
@@ -215,8 +216,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return fail(stderr, exitFailure, err)
 	}
 	if d != nil {
-		_, port, _ := net.SplitHostPort(srv.Addr())
-		if err := d.SetChatURL("https://" + net.JoinHostPort(demoChatHost, port)); err != nil {
+		if err := d.SetChatURL(demoChatURL(srv)); err != nil {
 			srv.Shutdown(context.Background())
 			return fail(stderr, exitFailure, err)
 		}
@@ -235,6 +235,12 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // demoChatHost is the name the demo's shop page uses for the chat (this proxy): *.localhost resolves to loopback
 // in Chromium and Firefox without any setup, and is another site than the shop's shop.localhost.
 const demoChatHost = "chat.localhost"
+
+// demoChatURL is the proxy's address under the demo's chat name.
+func demoChatURL(srv *serve.Server) string {
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	return "https://" + net.JoinHostPort(demoChatHost, port)
+}
 
 // parseUpstream accepts "http://host:port[/prefix]", "https://…", or a bare "host:port" (taken as http).
 func parseUpstream(s string) (*url.URL, error) {
@@ -285,9 +291,11 @@ func printBanner(w io.Writer, srv *serve.Server, ups []*url.URL, wasm, routing s
 		fmt.Fprintf(w, "  stats:     no admin listener (add --admin 127.0.0.1:9901 for /stats)\n")
 	}
 	if d != nil {
-		fmt.Fprintf(w, "  demo:      open %s in Chromium or Firefox (self-signed certificates: accept them, or start\n"+
-			"             Chromium with --ignore-certificate-errors); the chat in the page comes through this proxy\n",
-			d.ShopURL())
+		fmt.Fprintf(w, "  demo:      open %s in Chromium or Firefox; the chat in the page comes through this proxy.\n"+
+			"             *.localhost names need no setup. The certificates are self-signed: accept the shop's, and open\n"+
+			"             %s once to accept the chat's (an iframe cannot show the warning), or start Chromium with\n"+
+			"             --ignore-certificate-errors\n",
+			d.ShopURL(), demoChatURL(srv))
 	}
 	fmt.Fprintf(w, "  stop:      Ctrl-C (graceful, in-flight requests finish within %s)\n",
 		serve.DefaultShutdownTimeout.Round(time.Second))
