@@ -12,22 +12,6 @@ import (
 
 var soakOut = flag.String("soak.out", "", "write the soak test's measurements to this JSON file (relative to the repository root)")
 
-// SoakResult is what TestSoak measured; benchreport reads it from the file given by -soak.out.
-type SoakResult struct {
-	Streams         int     `json:"streams"`
-	WarmUp          int     `json:"warm_up"`
-	GuestMemWarm    uint64  `json:"guest_memory_after_warm_up"`
-	GuestMemEnd     uint64  `json:"guest_memory_at_end"`
-	GuestMemMax     uint64  `json:"guest_memory_max"`
-	HostHeapWarm    uint64  `json:"host_heap_after_warm_up"`
-	HostHeapEnd     uint64  `json:"host_heap_at_end"`
-	NsPerStream     float64 `json:"ns_per_stream"`
-	Rewritten       int64   `json:"cookies_rewritten"`
-	Seconds         float64 `json:"seconds"`
-	CheckpointEvery int     `json:"checkpoint_every"`
-	GuestMemSamples []int64 `json:"guest_memory_samples"`
-}
-
 // TestSoak runs many chat streams through one instance of the filter (PoolSize 1) and checks that the guest's
 // linear memory stops growing after the warm-up and that the host's heap stays flat. CHIPS_SOAK=1 runs the full
 // 1,000,000 streams (about a minute here; `make bench` does); otherwise, and always with -short, a quick 30,000.

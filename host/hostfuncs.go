@@ -431,10 +431,9 @@ func equalFoldLower(b []byte, s string) bool {
 }
 
 // commonNames are header names plugins often add, replace or remove; keyName returns them without allocating.
-// "x-chips-upstream" is the routing header of this project's filter.
 var commonNames = [...]string{
 	"set-cookie", "cookie", "content-type", "content-length", "cache-control", "location", "vary", "via",
-	"user-agent", "x-forwarded-for", "x-request-id", "x-chips-upstream", ":status", ":path", ":authority",
+	"user-agent", "x-forwarded-for", "x-request-id", ":status", ":path", ":authority",
 }
 
 // keyName returns the canonical, stored form of a header name given in guest memory.
@@ -641,16 +640,26 @@ func (inst *instance) buffer(t abi.BufferType) (data []byte, w *[]byte, found bo
 	return nil, nil, true
 }
 
-func hostGetBufferStatus(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+// bufferArg checks the buffer type in argument 0 and finds that buffer, in Envoy's order (BadArgument for an unknown
+// type, then NotFound for a buffer this callback cannot see). On failure the status is already set.
+func bufferArg(inst *instance, stack []uint64) (data []byte, w *[]byte, ok bool) {
 	t := arg(stack, 0)
 	if t > abi.BufferTypeMax {
 		ret(stack, abi.StatusBadArgument)
-		return
+		return nil, nil, false
 	}
-	data, _, found := inst.buffer(t)
+	data, w, found := inst.buffer(t)
 	if !found {
 		ret(stack, abi.StatusNotFound)
+		return nil, nil, false
+	}
+	return data, w, true
+}
+
+func hostGetBufferStatus(ctx context.Context, _ api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	data, _, ok := bufferArg(inst, stack)
+	if !ok {
 		return
 	}
 	if !inst.mem.WriteUint32Le(arg(stack, 1), uint32(len(data))) || !inst.mem.WriteUint32Le(arg(stack, 2), 0) {
@@ -662,14 +671,8 @@ func hostGetBufferStatus(ctx context.Context, _ api.Module, stack []uint64) {
 
 func hostGetBufferBytes(ctx context.Context, _ api.Module, stack []uint64) {
 	inst := instanceOf(ctx)
-	t := arg(stack, 0)
-	if t > abi.BufferTypeMax {
-		ret(stack, abi.StatusBadArgument)
-		return
-	}
-	data, _, found := inst.buffer(t)
-	if !found {
-		ret(stack, abi.StatusNotFound)
+	data, _, ok := bufferArg(inst, stack)
+	if !ok {
 		return
 	}
 	// proxy-wasm-cpp-host clamps start and length to the buffer (its overflow check cannot trigger for 32-bit
@@ -695,14 +698,8 @@ func hostGetBufferBytes(ctx context.Context, _ api.Module, stack []uint64) {
 
 func hostSetBufferBytes(ctx context.Context, _ api.Module, stack []uint64) {
 	inst := instanceOf(ctx)
-	t := arg(stack, 0)
-	if t > abi.BufferTypeMax {
-		ret(stack, abi.StatusBadArgument)
-		return
-	}
-	_, w, found := inst.buffer(t)
-	if !found {
-		ret(stack, abi.StatusNotFound)
+	_, w, ok := bufferArg(inst, stack)
+	if !ok {
 		return
 	}
 	data, ok := inst.mem.Read(arg(stack, 3), arg(stack, 4))

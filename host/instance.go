@@ -367,6 +367,15 @@ func (inst *instance) alloc(size uint32) (uint32, []byte, bool) {
 // copyOut is proxy-wasm-cpp-host's copyToPointerSize: it copies data into a fresh guest block and writes the
 // block's address and size to ptrPtr and sizePtr; an empty value is returned as address 0, size 0.
 func (inst *instance) copyOut(data []byte, ptrPtr, sizePtr uint32) bool {
+	return copyToGuest(inst, data, ptrPtr, sizePtr)
+}
+
+// copyOutString is copyOut for a string, without converting it to a byte slice first.
+func (inst *instance) copyOutString(s string, ptrPtr, sizePtr uint32) bool {
+	return copyToGuest(inst, s, ptrPtr, sizePtr)
+}
+
+func copyToGuest[T string | []byte](inst *instance, data T, ptrPtr, sizePtr uint32) bool {
 	var ptr uint32
 	if len(data) > 0 {
 		p, view, ok := inst.alloc(uint32(len(data)))
@@ -377,19 +386,6 @@ func (inst *instance) copyOut(data []byte, ptrPtr, sizePtr uint32) bool {
 		ptr = p
 	}
 	return inst.mem.WriteUint32Le(ptrPtr, ptr) && inst.mem.WriteUint32Le(sizePtr, uint32(len(data)))
-}
-
-func (inst *instance) copyOutString(s string, ptrPtr, sizePtr uint32) bool {
-	var ptr uint32
-	if len(s) > 0 {
-		p, view, ok := inst.alloc(uint32(len(s)))
-		if !ok {
-			return false
-		}
-		copy(view, s)
-		ptr = p
-	}
-	return inst.mem.WriteUint32Le(ptrPtr, ptr) && inst.mem.WriteUint32Le(sizePtr, uint32(len(s)))
 }
 
 // currentStream returns the stream context the running callback acts on, or nil for the root context: the

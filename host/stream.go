@@ -198,22 +198,8 @@ func (s *Stream) OnRequestBody(chunk []byte, endOfStream bool) Verdict {
 	inst := s.enter()
 	defer inst.mu.Unlock()
 	st := s.st
-	if !st.reqBuffering || s.failed {
-		st.reqBody = st.reqBody[:0]
-	}
-	st.reqBody = append(st.reqBody, chunk...)
-	st.reqBytes += int64(len(chunk))
-	if inst.fn.requestBody == nil {
-		return Verdict{}
-	}
-	if v, ok := s.callable(phaseRequestBody); !ok {
-		return v
-	}
-	st.reqBodyAvail = true
-	if v, failed := s.ensureCreated(); failed {
-		return v
-	}
-	return s.run(inst.fn.requestBody, phaseRequestBody, uint64(len(st.reqBody)), endOfStream)
+	return s.onBody(inst.fn.requestBody, phaseRequestBody, &st.reqBody, &st.reqBytes, st.reqBuffering, &st.reqBodyAvail,
+		chunk, endOfStream)
 }
 
 // SetUpstreamAddress records the "ip:port" of the upstream serving the stream: the upstream.address and
@@ -263,22 +249,31 @@ func (s *Stream) OnResponseBody(chunk []byte, endOfStream bool) Verdict {
 	inst := s.enter()
 	defer inst.mu.Unlock()
 	st := s.st
-	if !st.respBuffering || s.failed {
-		st.respBody = st.respBody[:0]
+	return s.onBody(inst.fn.responseBody, phaseResponseBody, &st.respBody, &st.respBytes, st.respBuffering,
+		&st.respBodyAvail, chunk, endOfStream)
+}
+
+// onBody is the common part of OnRequestBody and OnResponseBody, called with the instance locked: it keeps the
+// body (appending while the plugin buffers), counts its bytes for the size properties, and runs the callback fn
+// when the module exports it.
+func (s *Stream) onBody(fn api.Function, p phase, body *[]byte, total *int64, buffering bool, avail *bool,
+	chunk []byte, endOfStream bool) Verdict {
+	if !buffering || s.failed {
+		*body = (*body)[:0]
 	}
-	st.respBody = append(st.respBody, chunk...)
-	st.respBytes += int64(len(chunk))
-	if inst.fn.responseBody == nil {
+	*body = append(*body, chunk...)
+	*total += int64(len(chunk))
+	if fn == nil {
 		return Verdict{}
 	}
-	if v, ok := s.callable(phaseResponseBody); !ok {
+	if v, ok := s.callable(p); !ok {
 		return v
 	}
-	st.respBodyAvail = true
+	*avail = true
 	if v, failed := s.ensureCreated(); failed {
 		return v
 	}
-	return s.run(inst.fn.responseBody, phaseResponseBody, uint64(len(st.respBody)), endOfStream)
+	return s.run(fn, p, uint64(len(*body)), endOfStream)
 }
 
 // RequestHeaders returns the request headers after the plugin's changes (before a failing callback's changes

@@ -18,6 +18,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/bench"
 )
 
 type options struct {
@@ -72,7 +74,7 @@ func run(o options) error {
 		if err != nil {
 			return fmt.Errorf("benchreport: %w", err)
 		}
-		var s Soak
+		var s bench.SoakResult
 		if err := json.Unmarshal(b, &s); err != nil {
 			return fmt.Errorf("benchreport: %s: %w", o.soak, err)
 		}

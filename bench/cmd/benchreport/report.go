@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/bench"
 )
 
 // Inputs is everything the report is made of.
@@ -12,26 +14,12 @@ type Inputs struct {
 	Results   *Results
 	Machine   Machine
 	Commands  []string
-	Soak      *Soak
+	Soak      *bench.SoakResult
 	Benchstat string
 	Profile   string
 	Notes     string
 	Chart     string // path relative to the report
 	Generated time.Time
-}
-
-// Soak mirrors the JSON TestSoak writes (bench.SoakResult); only what the report shows is read.
-type Soak struct {
-	Streams      int     `json:"streams"`
-	WarmUp       int     `json:"warm_up"`
-	GuestMemWarm uint64  `json:"guest_memory_after_warm_up"`
-	GuestMemEnd  uint64  `json:"guest_memory_at_end"`
-	GuestMemMax  uint64  `json:"guest_memory_max"`
-	HostHeapWarm uint64  `json:"host_heap_after_warm_up"`
-	HostHeapEnd  uint64  `json:"host_heap_at_end"`
-	NsPerStream  float64 `json:"ns_per_stream"`
-	Rewritten    int64   `json:"cookies_rewritten"`
-	Seconds      float64 `json:"seconds"`
 }
 
 // Pair is one side-by-side comparison: Ratio = median(Num)/median(Den) in Unit.
