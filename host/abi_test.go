@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetratelabs/wazero/api"
-
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/internal/abi"
 )
 
@@ -58,11 +56,12 @@ func (e *abiEnv) inRequestHeaders(h [][2]string) *streamState {
 	return st
 }
 
-func (e *abiEnv) call(fn api.GoModuleFunc, args ...uint64) abi.Status {
+// call runs fn the way the guest reaches it: through the wazero adapter, with the instance found in the context.
+func (e *abiEnv) call(fn hostcall, args ...uint64) abi.Status {
 	e.t.Helper()
 	stack := make([]uint64, max(len(args), 1))
 	copy(stack, args)
-	fn(e.inst.ctx, e.inst.mod, stack)
+	fn.goModuleFunc()(e.inst.ctx, e.inst.mod, stack)
 	return abi.Status(stack[0])
 }
 
@@ -410,7 +409,7 @@ func TestABIHeaderMapWrites(t *testing.T) {
 	st := e.inRequestHeaders(reqHeaders("/"))
 	k, kn := e.putStr("X-New")
 	v, vn := e.putStr("1")
-	for name, fn := range map[string]api.GoModuleFunc{"add": hostAddHeaderMapValue, "replace": hostReplaceHeaderMapValue} {
+	for name, fn := range map[string]hostcall{"add": hostAddHeaderMapValue, "replace": hostReplaceHeaderMapValue} {
 		e.expect(name+" bad type", e.call(fn, 8, k, kn, v, vn), abi.StatusBadArgument)
 		e.expect(name+" key outside memory", e.call(fn, 0, oob, 10, v, vn), abi.StatusInvalidMemoryAccess)
 		e.expect(name+" value outside memory", e.call(fn, 0, k, kn, oob, 10), abi.StatusInvalidMemoryAccess)

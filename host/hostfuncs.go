@@ -24,7 +24,18 @@ import (
 type hostFunc struct {
 	name   string
 	params []string // parameter names from the spec; an "i64:" prefix marks an i64 parameter, the rest are i32
-	fn     api.GoModuleFunc
+	fn     hostcall
+}
+
+// hostcall is one host function: it reads its arguments from stack, acts for inst, and returns the status the
+// guest receives as the call's result.
+type hostcall func(inst *instance, stack []uint64) abi.Status
+
+// goModuleFunc adapts a hostcall to wazero: it finds the calling instance in the context and stores the status.
+func (f hostcall) goModuleFunc() api.GoModuleFunc {
+	return func(ctx context.Context, _ api.Module, stack []uint64) {
+		stack[0] = uint64(f(instanceOf(ctx), stack))
+	}
 }
 
 var hostFunctions = []hostFunc{
@@ -87,7 +98,7 @@ func instantiateEnv(ctx context.Context, r wazero.Runtime) error {
 			names[i] = p
 		}
 		b.NewFunctionBuilder().
-			WithGoModuleFunction(f.fn, types, []api.ValueType{api.ValueTypeI32}).
+			WithGoModuleFunction(f.fn.goModuleFunc(), types, []api.ValueType{api.ValueTypeI32}).
 			WithParameterNames(names...).
 			WithResultNames("call_result").
 			Export(f.name)
@@ -99,8 +110,6 @@ func instantiateEnv(ctx context.Context, r wazero.Runtime) error {
 }
 
 func instanceOf(ctx context.Context) *instance { return ctx.Value(ctxKey{}).(*instance) }
-
-func ret(stack []uint64, s abi.Status) { stack[0] = uint64(s) }
 
 func arg(stack []uint64, i int) uint32 { return uint32(stack[i]) }
 
@@ -122,24 +131,21 @@ func slogLevel(l abi.LogLevel) slog.Level {
 	return slog.LevelError + 4
 }
 
-func hostLog(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostLog(inst *instance, stack []uint64) abi.Status {
 	level := arg(stack, 0)
 	// Envoy rejects levels above Max and crashes on Max ("off") itself; both are a bad argument here.
 	if level >= abi.LogLevelMax {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	msg, ok := inst.mem.Read(arg(stack, 1), arg(stack, 2))
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	lvl := slogLevel(level)
 	if l := inst.logger(); l.Enabled(context.Background(), lvl) {
 		l.Log(context.Background(), lvl, string(msg), "context_id", inst.contextID())
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // contextID is the id of the context the running callback acts on, for log records.
@@ -150,8 +156,7 @@ func (inst *instance) contextID() uint32 {
 	return rootContextID
 }
 
-func hostGetLogLevel(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGetLogLevel(inst *instance, stack []uint64) abi.Status {
 	level := abi.LogLevel(abi.LogLevelMax)
 	for l := abi.LogLevel(abi.LogTrace); l < abi.LogLevelMax; l++ {
 		if inst.logger().Enabled(context.Background(), slogLevel(l)) {
@@ -160,83 +165,70 @@ func hostGetLogLevel(ctx context.Context, _ api.Module, stack []uint64) {
 		}
 	}
 	if !inst.mem.WriteUint32Le(arg(stack, 0), level) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // hostGetStatus reports the status of the last HTTP or gRPC callout. No callout ever completes here, so like Envoy
 // without one it reports code 0 and an empty message.
-func hostGetStatus(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGetStatus(inst *instance, stack []uint64) abi.Status {
 	if !inst.mem.WriteUint32Le(arg(stack, 0), 0) || !inst.copyOut(nil, arg(stack, 1), arg(stack, 2)) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // Properties.
 
-func hostGetProperty(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGetProperty(inst *instance, stack []uint64) abi.Status {
 	path, ok := inst.mem.Read(arg(stack, 0), arg(stack, 1))
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	value, status := inst.property(path)
 	if status != abi.StatusOK {
-		ret(stack, status)
-		return
+		return status
 	}
 	if !inst.copyOut(value, arg(stack, 2), arg(stack, 3)) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // hostSetProperty stores a value the way Envoy does: as filter state "wasm.<path>" of the stream, readable later
 // through get_property with the path's first segment. The root context has no stream, so nothing is found.
-func hostSetProperty(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostSetProperty(inst *instance, stack []uint64) abi.Status {
 	path, ok1 := inst.mem.Read(arg(stack, 0), arg(stack, 1))
 	value, ok2 := inst.mem.Read(arg(stack, 2), arg(stack, 3))
 	if !ok1 || !ok2 {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	st := inst.currentStream()
 	if st == nil {
-		ret(stack, abi.StatusNotFound)
-		return
+		return abi.StatusNotFound
 	}
 	if st.props == nil {
 		st.props = map[string][]byte{}
 	}
 	st.props[string(path)] = append([]byte(nil), value...)
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // Local responses.
 
-func hostSendLocalResponse(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostSendLocalResponse(inst *instance, stack []uint64) abi.Status {
 	details, ok1 := inst.mem.Read(arg(stack, 1), arg(stack, 2))
 	body, ok2 := inst.mem.Read(arg(stack, 3), arg(stack, 4))
 	headers, ok3 := inst.mem.Read(arg(stack, 5), arg(stack, 6))
 	if !ok1 || !ok2 || !ok3 {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	st := inst.currentStream()
 	if st == nil || st.local != nil {
 		// Envoy sends local replies through the stream's decoder callbacks: the root context has none, and a
 		// second reply in the same callback is dropped once the first has been sent.
-		ret(stack, abi.StatusOK)
-		return
+		return abi.StatusOK
 	}
 	lr := &LocalResponse{Status: int(arg(stack, 0)), GRPCStatus: -1}
 	if g := int32(arg(stack, 7)); g >= 0 && g <= 16 {
@@ -265,102 +257,84 @@ func hostSendLocalResponse(ctx context.Context, _ api.Module, stack []uint64) {
 	st.local = lr
 	st.status, st.codeDetails = lr.Status, lr.Details
 	inst.h.stats.localReplies.Add(1)
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // Shared data and queues.
 
-func hostGetSharedData(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGetSharedData(inst *instance, stack []uint64) abi.Status {
 	key, ok := inst.mem.Read(arg(stack, 0), arg(stack, 1))
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	value, cas, status := inst.h.shared.get(string(key))
 	if status != abi.StatusOK {
-		ret(stack, status)
-		return
+		return status
 	}
 	if !inst.copyOut(value, arg(stack, 2), arg(stack, 3)) || !inst.mem.WriteUint32Le(arg(stack, 4), cas) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostSetSharedData(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostSetSharedData(inst *instance, stack []uint64) abi.Status {
 	key, ok1 := inst.mem.Read(arg(stack, 0), arg(stack, 1))
 	value, ok2 := inst.mem.Read(arg(stack, 2), arg(stack, 3))
 	if !ok1 || !ok2 {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, inst.h.shared.set(string(key), append([]byte(nil), value...), arg(stack, 4)))
+	return inst.h.shared.set(string(key), append([]byte(nil), value...), arg(stack, 4))
 }
 
-func hostRegisterSharedQueue(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostRegisterSharedQueue(inst *instance, stack []uint64) abi.Status {
 	name, ok := inst.mem.Read(arg(stack, 0), arg(stack, 1))
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	tok := inst.h.queues.register(inst.h.opts.VMID, string(name), inst)
 	if !inst.mem.WriteUint32Le(arg(stack, 2), tok) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostResolveSharedQueue(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostResolveSharedQueue(inst *instance, stack []uint64) abi.Status {
 	vmID, ok1 := inst.mem.Read(arg(stack, 0), arg(stack, 1))
 	name, ok2 := inst.mem.Read(arg(stack, 2), arg(stack, 3))
 	if !ok1 || !ok2 {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	tok, status := inst.h.queues.resolve(string(vmID), string(name))
 	if status != abi.StatusOK {
-		ret(stack, status)
-		return
+		return status
 	}
 	if !inst.mem.WriteUint32Le(arg(stack, 4), tok) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostEnqueueSharedQueue(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostEnqueueSharedQueue(inst *instance, stack []uint64) abi.Status {
 	value, ok := inst.mem.Read(arg(stack, 1), arg(stack, 2))
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	owner, status := inst.h.queues.enqueue(arg(stack, 0), append([]byte(nil), value...))
 	if status == abi.StatusOK && owner != nil {
 		owner.notifyQueue(arg(stack, 0))
 	}
-	ret(stack, status)
+	return status
 }
 
-func hostDequeueSharedQueue(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostDequeueSharedQueue(inst *instance, stack []uint64) abi.Status {
 	value, status := inst.h.queues.dequeue(arg(stack, 0))
 	if status != abi.StatusOK {
-		ret(stack, status)
-		return
+		return status
 	}
 	if !inst.copyOut(value, arg(stack, 1), arg(stack, 2)) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // Header maps.
@@ -459,61 +433,52 @@ func keyName(kind mapKind, key []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-func hostGetHeaderMapValue(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGetHeaderMapValue(inst *instance, stack []uint64) abi.Status {
 	t := arg(stack, 0)
 	if t > abi.MapTypeMax {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	key, ok := inst.mem.Read(arg(stack, 1), arg(stack, 2))
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	m := inst.constMap(t)
 	if m == nil {
 		// In the access log phase a missing map reads as "not found"; elsewhere the map is not available in
 		// this callback (Envoy: "requested map type is not currently available").
 		if st := inst.currentStream(); st != nil && st.logPhase {
-			ret(stack, abi.StatusNotFound)
-		} else {
-			ret(stack, abi.StatusBadArgument)
+			return abi.StatusNotFound
 		}
-		return
+		return abi.StatusBadArgument
 	}
 	value, found := m.lookupKey(key)
 	if !found {
-		ret(stack, abi.StatusNotFound)
-		return
+		return abi.StatusNotFound
 	}
 	if !inst.copyOutString(value, arg(stack, 3), arg(stack, 4)) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostAddHeaderMapValue(ctx context.Context, _ api.Module, stack []uint64) {
-	headerWrite(ctx, stack, true, func(m *headerMap, name, value string) { m.add(name, value) })
+func hostAddHeaderMapValue(inst *instance, stack []uint64) abi.Status {
+	return headerWrite(inst, stack, true, func(m *headerMap, name, value string) { m.add(name, value) })
 }
 
-func hostReplaceHeaderMapValue(ctx context.Context, _ api.Module, stack []uint64) {
-	headerWrite(ctx, stack, true, func(m *headerMap, name, value string) { m.replace(name, value) })
+func hostReplaceHeaderMapValue(inst *instance, stack []uint64) abi.Status {
+	return headerWrite(inst, stack, true, func(m *headerMap, name, value string) { m.replace(name, value) })
 }
 
-func hostRemoveHeaderMapValue(ctx context.Context, _ api.Module, stack []uint64) {
-	headerWrite(ctx, stack, false, func(m *headerMap, name, _ string) { m.remove(name) })
+func hostRemoveHeaderMapValue(inst *instance, stack []uint64) abi.Status {
+	return headerWrite(inst, stack, false, func(m *headerMap, name, _ string) { m.remove(name) })
 }
 
 // headerWrite is the common part of add, replace and remove: argument checks in Envoy's order (map type, memory,
 // then availability of the map).
-func headerWrite(ctx context.Context, stack []uint64, hasValue bool, op func(m *headerMap, name, value string)) {
-	inst := instanceOf(ctx)
+func headerWrite(inst *instance, stack []uint64, hasValue bool, op func(m *headerMap, name, value string)) abi.Status {
 	t := arg(stack, 0)
 	if t > abi.MapTypeMax {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	key, ok := inst.mem.Read(arg(stack, 1), arg(stack, 2))
 	var value []byte
@@ -521,24 +486,20 @@ func headerWrite(ctx context.Context, stack []uint64, hasValue bool, op func(m *
 		value, ok = inst.mem.Read(arg(stack, 3), arg(stack, 4))
 	}
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	m := inst.mutableMap(t)
 	if m == nil {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	op(m, keyName(m.kind, key), string(value))
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostGetHeaderMapPairs(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGetHeaderMapPairs(inst *instance, stack []uint64) abi.Status {
 	t := arg(stack, 0)
 	if t > abi.MapTypeMax {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	var pairs [][2]string
 	if m := inst.constMap(t); m != nil {
@@ -546,67 +507,55 @@ func hostGetHeaderMapPairs(ctx context.Context, _ api.Module, stack []uint64) {
 	}
 	if len(pairs) == 0 {
 		if !inst.copyOut(nil, arg(stack, 1), arg(stack, 2)) {
-			ret(stack, abi.StatusInvalidMemoryAccess)
-			return
+			return abi.StatusInvalidMemoryAccess
 		}
-		ret(stack, abi.StatusOK)
-		return
+		return abi.StatusOK
 	}
 	size := uint32(pairsSize(pairs))
 	ptr, view, ok := inst.alloc(size)
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	marshalPairs(view, pairs)
 	if !inst.mem.WriteUint32Le(arg(stack, 1), ptr) || !inst.mem.WriteUint32Le(arg(stack, 2), size) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostSetHeaderMapPairs(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostSetHeaderMapPairs(inst *instance, stack []uint64) abi.Status {
 	t := arg(stack, 0)
 	if t > abi.MapTypeMax {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	data, ok := inst.mem.Read(arg(stack, 1), arg(stack, 2))
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	m := inst.mutableMap(t)
 	if m == nil {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	// Like proxy-wasm-cpp-host, a malformed map reads as an empty one: the call clears the headers.
 	inst.pairs = parsePairs(inst.pairs, data)
 	m.setPairs(inst.pairs)
 	clear(inst.pairs)
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostGetHeaderMapSize(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGetHeaderMapSize(inst *instance, stack []uint64) abi.Status {
 	t := arg(stack, 0)
 	if t > abi.MapTypeMax {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	m := inst.mutableMap(t)
 	if m == nil {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	if !inst.mem.WriteUint32Le(arg(stack, 1), uint32(m.byteSize())) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // Buffers.
@@ -641,39 +590,34 @@ func (inst *instance) buffer(t abi.BufferType) (data []byte, w *[]byte, found bo
 }
 
 // bufferArg checks the buffer type in argument 0 and finds that buffer, in Envoy's order (BadArgument for an unknown
-// type, then NotFound for a buffer this callback cannot see). On failure the status is already set.
-func bufferArg(inst *instance, stack []uint64) (data []byte, w *[]byte, ok bool) {
+// type, then NotFound for a buffer this callback cannot see).
+func bufferArg(inst *instance, stack []uint64) (data []byte, w *[]byte, st abi.Status) {
 	t := arg(stack, 0)
 	if t > abi.BufferTypeMax {
-		ret(stack, abi.StatusBadArgument)
-		return nil, nil, false
+		return nil, nil, abi.StatusBadArgument
 	}
 	data, w, found := inst.buffer(t)
 	if !found {
-		ret(stack, abi.StatusNotFound)
-		return nil, nil, false
+		return nil, nil, abi.StatusNotFound
 	}
-	return data, w, true
+	return data, w, abi.StatusOK
 }
 
-func hostGetBufferStatus(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	data, _, ok := bufferArg(inst, stack)
-	if !ok {
-		return
+func hostGetBufferStatus(inst *instance, stack []uint64) abi.Status {
+	data, _, st := bufferArg(inst, stack)
+	if st != abi.StatusOK {
+		return st
 	}
 	if !inst.mem.WriteUint32Le(arg(stack, 1), uint32(len(data))) || !inst.mem.WriteUint32Le(arg(stack, 2), 0) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostGetBufferBytes(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	data, _, ok := bufferArg(inst, stack)
-	if !ok {
-		return
+func hostGetBufferBytes(inst *instance, stack []uint64) abi.Status {
+	data, _, st := bufferArg(inst, stack)
+	if st != abi.StatusOK {
+		return st
 	}
 	// proxy-wasm-cpp-host clamps start and length to the buffer (its overflow check cannot trigger for 32-bit
 	// arguments, which it widens to 64 bits).
@@ -690,26 +634,22 @@ func hostGetBufferBytes(ctx context.Context, _ api.Module, stack []uint64) {
 		chunk = data[start : start+length]
 	}
 	if !inst.copyOut(chunk, arg(stack, 3), arg(stack, 4)) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostSetBufferBytes(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	_, w, ok := bufferArg(inst, stack)
-	if !ok {
-		return
+func hostSetBufferBytes(inst *instance, stack []uint64) abi.Status {
+	_, w, st := bufferArg(inst, stack)
+	if st != abi.StatusOK {
+		return st
 	}
 	data, ok := inst.mem.Read(arg(stack, 3), arg(stack, 4))
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	if w == nil {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	// Envoy's Buffer::copyFrom: start 0 drains size bytes and prepends the data (size 0 prepends, a size
 	// covering the buffer replaces it), a start at or past the end appends, anything else is refused.
@@ -724,10 +664,9 @@ func hostSetBufferBytes(ctx context.Context, _ api.Module, stack []uint64) {
 	case start >= len(body):
 		*w = append(body, data...)
 	default:
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // Callouts. This host has no clusters, so calls fail the way Envoy's do for an unknown cluster, after the same
@@ -742,115 +681,96 @@ func readAll(inst *instance, stack []uint64, pairs ...int) bool {
 	return true
 }
 
-func hostHTTPCall(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostHTTPCall(inst *instance, stack []uint64) abi.Status {
 	if !readAll(inst, stack, 0, 2, 4, 6) || !inst.mem.WriteUint32Le(arg(stack, 9), 0) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	// Envoy: a negative timeout or a cluster it does not know is a bad argument.
-	ret(stack, abi.StatusBadArgument)
+	return abi.StatusBadArgument
 }
 
-func hostGrpcCall(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGrpcCall(inst *instance, stack []uint64) abi.Status {
 	if !readAll(inst, stack, 0, 2, 4, 6, 8) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	// Envoy: a service that names no known cluster is a parse failure.
-	ret(stack, abi.StatusParseFailure)
+	return abi.StatusParseFailure
 }
 
-func hostGrpcStream(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGrpcStream(inst *instance, stack []uint64) abi.Status {
 	if !readAll(inst, stack, 0, 2, 4, 6) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusParseFailure)
+	return abi.StatusParseFailure
 }
 
-func hostGrpcSend(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGrpcSend(inst *instance, stack []uint64) abi.Status {
 	if !readAll(inst, stack, 1) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusNotFound)
+	return abi.StatusNotFound
 }
 
-func hostGrpcToken(_ context.Context, _ api.Module, stack []uint64) {
-	ret(stack, abi.StatusNotFound)
+func hostGrpcToken(*instance, []uint64) abi.Status {
+	return abi.StatusNotFound
 }
 
 // Timers and time.
 
 // hostSetTickPeriod stores the period; ticks are delivered when a stream of the instance closes (see
 // instance.idleWork).
-func hostSetTickPeriod(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostSetTickPeriod(inst *instance, stack []uint64) abi.Status {
 	inst.tickPeriod = time.Duration(arg(stack, 0)) * time.Millisecond
 	inst.lastTick = inst.h.opts.Now()
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostGetCurrentTime(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGetCurrentTime(inst *instance, stack []uint64) abi.Status {
 	if !inst.mem.WriteUint64Le(arg(stack, 0), uint64(inst.h.opts.Now().UnixNano())) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // Metrics.
 
-func hostDefineMetric(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostDefineMetric(inst *instance, stack []uint64) abi.Status {
 	name, ok := inst.mem.Read(arg(stack, 1), arg(stack, 2))
 	if !ok {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
 	id, status := inst.h.metrics.define(arg(stack, 0), string(name))
 	if status != abi.StatusOK {
-		ret(stack, status)
-		return
+		return status
 	}
 	if !inst.mem.WriteUint32Le(arg(stack, 3), id) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
-func hostIncrementMetric(ctx context.Context, _ api.Module, stack []uint64) {
-	ret(stack, instanceOf(ctx).h.metrics.increment(arg(stack, 0), int64(stack[1])))
+func hostIncrementMetric(inst *instance, stack []uint64) abi.Status {
+	return inst.h.metrics.increment(arg(stack, 0), int64(stack[1]))
 }
 
-func hostRecordMetric(ctx context.Context, _ api.Module, stack []uint64) {
-	ret(stack, instanceOf(ctx).h.metrics.record(arg(stack, 0), stack[1]))
+func hostRecordMetric(inst *instance, stack []uint64) abi.Status {
+	return inst.h.metrics.record(arg(stack, 0), stack[1])
 }
 
-func hostGetMetric(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGetMetric(inst *instance, stack []uint64) abi.Status {
 	v, status := inst.h.metrics.get(arg(stack, 0))
 	if status != abi.StatusOK {
-		ret(stack, status)
-		return
+		return status
 	}
 	if !inst.mem.WriteUint64Le(arg(stack, 1), v) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // Contexts.
 
-func hostSetEffectiveContext(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostSetEffectiveContext(inst *instance, stack []uint64) abi.Status {
 	id := arg(stack, 0)
 	// Like proxy-wasm-cpp-host, any live context of this instance (VM) can be chosen: the root context or a
 	// stream's, created and not yet deleted, whichever stream the running callback belongs to.
@@ -858,48 +778,41 @@ func hostSetEffectiveContext(ctx context.Context, _ api.Module, stack []uint64) 
 	if id != rootContextID {
 		var ok bool
 		if st, ok = inst.streams.get(id); !ok {
-			ret(stack, abi.StatusBadArgument)
-			return
+			return abi.StatusBadArgument
 		}
 	}
 	inst.effective, inst.effSt = id, st
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // hostDone is proxy_done: only a root context whose proxy_on_done returned false is waiting for it.
-func hostDone(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostDone(inst *instance, stack []uint64) abi.Status {
 	if !inst.pendingDone {
-		ret(stack, abi.StatusNotFound)
-		return
+		return abi.StatusNotFound
 	}
 	inst.pendingDone = false
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // hostCallForeignFunction: this host registers no foreign functions.
-func hostCallForeignFunction(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostCallForeignFunction(inst *instance, stack []uint64) abi.Status {
 	if !readAll(inst, stack, 0, 2) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusNotFound)
+	return abi.StatusNotFound
 }
 
 // hostGetConfiguration is ABI 0.1.0's accessor: the plugin configuration while configuring, the VM
 // configuration otherwise. Modules of ABI 0.2.x cannot import it (see CheckCompatibility).
-func hostGetConfiguration(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostGetConfiguration(inst *instance, stack []uint64) abi.Status {
 	cfg := inst.h.opts.VMConfig
 	if inst.phase == phaseConfigure {
 		cfg = inst.h.opts.PluginConfig
 	}
 	if !inst.copyOut(cfg, arg(stack, 0), arg(stack, 1)) {
-		ret(stack, abi.StatusInvalidMemoryAccess)
-		return
+		return abi.StatusInvalidMemoryAccess
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
 
 // Stream control.
@@ -921,33 +834,31 @@ func (inst *instance) continueStream(t abi.StreamType) abi.Status {
 	return abi.StatusBadArgument
 }
 
-func hostContinueStream(ctx context.Context, _ api.Module, stack []uint64) {
-	ret(stack, instanceOf(ctx).continueStream(arg(stack, 0)))
+func hostContinueStream(inst *instance, stack []uint64) abi.Status {
+	return inst.continueStream(arg(stack, 0))
 }
 
-func hostContinueRequest(ctx context.Context, _ api.Module, stack []uint64) {
-	ret(stack, instanceOf(ctx).continueStream(abi.StreamRequest))
+func hostContinueRequest(inst *instance, stack []uint64) abi.Status {
+	return inst.continueStream(abi.StreamRequest)
 }
 
-func hostContinueResponse(ctx context.Context, _ api.Module, stack []uint64) {
-	ret(stack, instanceOf(ctx).continueStream(abi.StreamResponse))
+func hostContinueResponse(inst *instance, stack []uint64) abi.Status {
+	return inst.continueStream(abi.StreamResponse)
 }
 
-func hostClearRouteCache(_ context.Context, _ api.Module, stack []uint64) {
-	ret(stack, abi.StatusOK)
+func hostClearRouteCache(*instance, []uint64) abi.Status {
+	return abi.StatusOK
 }
 
 // hostCloseStream is Envoy's closeStream: every direction is accepted; for the HTTP ones the stream is reset, which
 // the caller learns from Verdict.Reset.
-func hostCloseStream(ctx context.Context, _ api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func hostCloseStream(inst *instance, stack []uint64) abi.Status {
 	t := arg(stack, 0)
 	if t > abi.StreamTypeMax {
-		ret(stack, abi.StatusBadArgument)
-		return
+		return abi.StatusBadArgument
 	}
 	if st := inst.currentStream(); st != nil && (t == abi.StreamRequest || t == abi.StreamResponse) {
 		st.reset = true
 	}
-	ret(stack, abi.StatusOK)
+	return abi.StatusOK
 }
