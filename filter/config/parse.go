@@ -257,7 +257,7 @@ func strs(v gjson.Result, p string, dst *[]string) error {
 	if !v.IsArray() {
 		return errorf(p, "want an array of strings, got %s", describe(v))
 	}
-	out := []string{}
+	var out []string // an empty array reads as nil, like an absent key
 	var err error
 	v.ForEach(func(k, item gjson.Result) bool {
 		var s string
