@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
@@ -16,7 +15,7 @@ import (
 )
 
 // behaviourCase is one whole response through the filter: the config, the request, the response headers in, and
-// the response headers expected out. Every case runs twice (the STYLE habit): natively through the SDK emulator
+// the response headers expected out. Every case runs twice: natively through the SDK emulator
 // ("go") and through build/filter.wasm in our host ("wasm"), which behaves like Envoy.
 type behaviourCase struct {
 	name    string
@@ -209,5 +208,3 @@ func TestWasmRefusesBadConfig(t *testing.T) {
 		t.Fatal("host.New accepted a bad configuration")
 	}
 }
-
-var _ = proxytest.NewEmulatorOption

@@ -10,7 +10,8 @@ import (
 
 // These tests drive the glue natively through the SDK's emulator. The emulator's add_header_map_value appends to an
 // existing header instead of adding a new one (and its remove drops only the first), so responses with several
-// Set-Cookie headers are tested through the real host instead (filter_wasm_test.go), which behaves like Envoy.
+// Set-Cookie headers are tested through build/filter.wasm in our host instead (the wasm half of behaviour_test.go),
+// which behaves like Envoy.
 
 const chromeUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 

@@ -1,5 +1,18 @@
 package cookie
 
+import (
+	"strings"
+	"unsafe"
+)
+
+// The tokenizer and the attribute classifier: the only code in the package that splits a Set-Cookie line.
+//
+// The filter runs this package compiled to WebAssembly, where Go's code generator turns every jump between basic
+// blocks into a dispatch through a br_table: a byte-at-a-time loop with a branch per byte runs about ten times
+// slower than natively. The tokenizer therefore checks a whole line for control characters eight bytes at a time
+// (hasCTL) before splitting it, finds separators with strings.IndexByte, which the runtime implements in
+// WebAssembly directly, and classifies attribute names with whole-word comparisons.
+
 // Size limits of RFC 6265bis §5.6, as Chromium and Firefox enforce them.
 const (
 	// maxNameValueOctets: a cookie whose name plus value is longer is
@@ -38,6 +51,26 @@ func containsCTL(s string) bool {
 	return false
 }
 
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// hasCTL is containsCTL eight bytes at a time.
+func hasCTL(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := *(*uint64)(unsafe.Pointer(unsafe.StringData(s[i:])))
+		// A byte below 0x20 or equal to 0x7f sets its high bit in one of the two terms (the classic "has less
+		// than" and "has zero byte" tests); a hit is confirmed byte by byte, since HTAB is allowed.
+		y := x ^ (0x7f * lsb)
+		if ((x-0x20*lsb)&^x|(y-lsb)&^y)&msb != 0 && containsCTL(s[i:i+8]) {
+			return true
+		}
+	}
+	return containsCTL(s[i:])
+}
+
 // equalFoldASCII compares s with lower, an ASCII lowercase literal, ignoring
 // ASCII case only. Browsers match attribute names and prefixes this way;
 // strings.EqualFold would also accept Unicode look-alikes such as U+017F
@@ -63,6 +96,14 @@ func hasPrefixFoldASCII(s, lowerPrefix string) bool {
 	return len(s) >= len(lowerPrefix) && equalFoldASCII(s[:len(lowerPrefix)], lowerPrefix)
 }
 
+// segmentEnd returns the offset of the first ';' at or after start, or len(line).
+func segmentEnd(line string, start int) int {
+	if i := strings.IndexByte(line[start:], ';'); i >= 0 {
+		return start + i
+	}
+	return len(line)
+}
+
 // cookiePair is the name-value-pair of a set-cookie-string (RFC 6265bis §5.6
 // steps 2–5): everything before the first ';', split at the first '='.
 type cookiePair struct {
@@ -71,52 +112,9 @@ type cookiePair struct {
 	end   int    // offset of the first ';' in the line, or len(line)
 }
 
-// Octet classes for the single pass over a line: the octets the parser
-// stops at. Most octets have none, so the scanning loop costs one table
-// lookup per byte, with no separate pass to look for CTLs.
-const (
-	classCTL = 1 + iota
-	classSemicolon
-	classEquals
-)
-
-var byteClasses = func() (t [256]uint8) {
-	for c := range t {
-		if isCTL(byte(c)) {
-			t[c] = classCTL
-		}
-	}
-	t[';'] = classSemicolon
-	t['='] = classEquals
-	return t
-}()
-
-// scanSegment scans line from start up to the next ';' and returns the
-// offset of that ';' (or len(line)) and of the first '=' before it (-1 if
-// none). ok is false when a CTL comes first; end is then its offset.
-func scanSegment(line string, start int) (end, equals int, ok bool) {
-	equals = -1
-	for i := start; i < len(line); i++ {
-		switch byteClasses[line[i]] {
-		case 0:
-		case classSemicolon:
-			return i, equals, true
-		case classEquals:
-			if equals < 0 {
-				equals = i
-			}
-		default:
-			return i, equals, false
-		}
-	}
-	return len(line), equals, true
-}
-
-// parsePair extracts the name-value-pair and reports whether it makes the
-// line a cookie this package will touch. It does not when:
+// parsePair extracts the name-value-pair of a line without CTLs (see hasCTL; a line with one is ignored by
+// browsers, §5.6 step 1) and reports whether it makes the line a cookie this package will touch. It does not when:
 //
-//   - the pair contains a CTL other than HTAB: browsers ignore the line
-//     (§5.6 step 1; scanCookie checks the attributes);
 //   - the pair has no '=': RFC 6265bis would store a nameless cookie, but
 //     RFC 6265 and net/http reject it, and a nameless cookie cannot be
 //     selected by name;
@@ -126,8 +124,9 @@ func scanSegment(line string, start int) (end, equals int, ok bool) {
 //
 // An empty value ("a=") is a valid cookie.
 func parsePair(line string) (cookiePair, bool) {
-	end, equals, ok := scanSegment(line, 0)
-	if !ok || equals < 0 {
+	end := segmentEnd(line, 0)
+	equals := strings.IndexByte(line[:end], '=')
+	if equals < 0 {
 		return cookiePair{}, false
 	}
 	p := cookiePair{name: trimWSP(line[:equals]), value: trimWSP(line[equals+1 : end]), end: end}
@@ -155,24 +154,24 @@ type attribute struct {
 // RFC 6265bis §5.6 ignores a cookie-av whose value exceeds 1024 octets.
 func (a attribute) honoured() bool { return len(a.value) <= maxAttributeValueOctets }
 
-// nextAttribute parses the attribute introduced by the ';' at line[start].
-// ok is false when the attribute contains a CTL.
-func nextAttribute(line string, start int) (a attribute, ok bool) {
-	end, equals, ok := scanSegment(line, start+1)
-	a = attribute{start: start, end: end, textStart: start + 1, textEnd: end}
+// nextAttribute parses the attribute introduced by the ';' at line[start] of a line without CTLs.
+func nextAttribute(line string, start int) attribute {
+	end := segmentEnd(line, start+1)
+	a := attribute{start: start, end: end, textStart: start + 1, textEnd: end}
 	for a.textStart < a.textEnd && isWSP(line[a.textStart]) {
 		a.textStart++
 	}
 	for a.textEnd > a.textStart && isWSP(line[a.textEnd-1]) {
 		a.textEnd--
 	}
-	if equals >= 0 {
-		a.name, a.value = trimWSP(line[a.textStart:equals]), trimWSP(line[equals+1:a.textEnd])
+	text := line[a.textStart:a.textEnd]
+	if equals := strings.IndexByte(text, '='); equals >= 0 {
+		a.name, a.value = trimWSP(text[:equals]), trimWSP(text[equals+1:])
 	} else {
-		a.name = line[a.textStart:a.textEnd]
+		a.name = text
 	}
 	a.kind = kindOf(a.name)
-	return a, ok
+	return a
 }
 
 // attributeKind names the attributes this package reasons about; every
@@ -189,31 +188,64 @@ const (
 	attrDomain
 )
 
-// kindOf classifies a trimmed attribute name, ASCII-case-insensitively.
-// Expires and Max-Age are not classified: they are never changed, and
-// deletion cookies need no special casing.
+// word packs up to eight bytes of s, from offset 0, little-endian, each ORed with 0x20: for ASCII letters that is
+// the lowercase letter, and no other byte maps onto a lowercase letter except that letter's uppercase form.
+func word(s string) uint64 {
+	var w uint64
+	if len(s) >= 8 {
+		w = *(*uint64)(unsafe.Pointer(unsafe.StringData(s)))
+		return w | 0x20*lsb
+	}
+	for i := len(s) - 1; i >= 0; i-- {
+		w = w<<8 | uint64(s[i]|0x20)
+	}
+	return w
+}
+
+// lit packs a lowercase literal of up to eight bytes like word.
+func lit(s string) uint64 {
+	var w uint64
+	for i := len(s) - 1; i >= 0; i-- {
+		w = w<<8 | uint64(s[i])
+	}
+	return w
+}
+
+var (
+	litPath        = lit("path")
+	litSecure      = lit("secure")
+	litDomain      = lit("domain")
+	litHTTPOnly    = lit("httponly")
+	litSameSite    = lit("samesite")
+	litPartitioned = lit("partitio")
+	litNed         = lit("ned")
+)
+
+// kindOf classifies a trimmed attribute name, ASCII-case-insensitively, with whole-word comparisons. Every name it
+// recognises is made of letters only, which is what makes the OR-0x20 folding of word exact. Expires and Max-Age
+// are not classified: they are never changed, and deletion cookies need no special casing.
 func kindOf(name string) attributeKind {
 	switch len(name) {
 	case 4:
-		if equalFoldASCII(name, "path") {
+		if word(name) == litPath {
 			return attrPath
 		}
 	case 6:
-		if equalFoldASCII(name, "secure") {
+		switch word(name) {
+		case litSecure:
 			return attrSecure
-		}
-		if equalFoldASCII(name, "domain") {
+		case litDomain:
 			return attrDomain
 		}
 	case 8:
-		if equalFoldASCII(name, "httponly") {
+		switch word(name) {
+		case litHTTPOnly:
 			return attrHTTPOnly
-		}
-		if equalFoldASCII(name, "samesite") {
+		case litSameSite:
 			return attrSameSite
 		}
 	case 11:
-		if equalFoldASCII(name, "partitioned") {
+		if word(name) == litPartitioned && word(name[8:]) == litNed {
 			return attrPartitioned
 		}
 	}

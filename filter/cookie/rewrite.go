@@ -221,7 +221,7 @@ func applyRewrite(line string, c *cookieState, p Policy, plan rewritePlan) strin
 	}
 	b.WriteString(line[:min(c.pair.end, len(line))])
 	for pos := c.pair.end; pos < len(line); {
-		a, _ := nextAttribute(line, pos) // no CTL: scanCookie checked
+		a := nextAttribute(line, pos) // no CTL: scanCookie checked
 		pos = a.end
 		switch {
 		case a.kind == attrSameSite && plan.sameSite:

@@ -38,12 +38,12 @@ type cookieState struct {
 
 // scanCookie parses line without allocating: one pass for control
 // characters, then one over the attributes. It reports false for a line that
-// is not a cookie: see parsePair, and a CTL anywhere.
+// is not a cookie: a CTL anywhere, or see parsePair.
 func scanCookie(line string) (cookieState, bool) {
 	if hasCTL(line) {
 		return cookieState{}, false // §5.6 step 1
 	}
-	pair, ok := parsePairClean(line)
+	pair, ok := parsePair(line)
 	if !ok {
 		return cookieState{}, false
 	}
@@ -54,7 +54,7 @@ func scanCookie(line string) (cookieState, bool) {
 		domain:   lastWins{at: -1, lastAt: -1},
 	}
 	for pos := pair.end; pos < len(line); {
-		a := nextAttributeClean(line, pos)
+		a := nextAttribute(line, pos)
 		pos = a.end
 		switch a.kind {
 		case attrSecure:

@@ -25,7 +25,7 @@ func StripSameSiteNone(line string) (string, bool) {
 	b.Grow(len(line))
 	b.WriteString(line[:c.pair.end])
 	for pos := c.pair.end; pos < len(line); {
-		a, _ := nextAttribute(line, pos) // no CTL: scanCookie checked
+		a := nextAttribute(line, pos) // no CTL: scanCookie checked
 		pos = a.end
 		if a.kind != attrSameSite {
 			b.WriteString(line[a.start:a.end])
