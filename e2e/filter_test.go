@@ -38,17 +38,10 @@ func startFilter(t *testing.T, config string) serve.Filter {
 		Module:        module,
 		PluginConfig:  []byte(config),
 		FailurePolicy: host.FailClosed,
-		// A stream holds its instance until the response is done; a page's parallel asset loads plus a long poll
-		// need more than GOMAXPROCS instances on a small CI machine.
-		PoolSize: 8,
 		// Compiled code survives between runs (wazero keys it by the module's hash), so only a changed filter pays
 		// for compilation.
 		CacheDir: filepath.Join(testwasm.RepoRoot(), "build", "e2e", "wazero-cache"),
 		Logger:   quiet,
-		AllowedImports: func() []string {
-			l, _ := host.EnvoyImports("1.33")
-			return append(l, "wasi_snapshot_preview1.path_filestat_get")
-		}(),
 	})
 	if err != nil {
 		t.Fatalf("e2e: filter with config %s: %v", config, err)
