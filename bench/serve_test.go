@@ -79,7 +79,7 @@ func newServeEnv(tb testing.TB) (*serveEnv, error) {
 	for _, mode := range []string{ModeNoFilter, ModeFilter} {
 		o := serve.Options{Listen: "127.0.0.1:0", Upstreams: []*url.URL{up}, Logger: Discard()}
 		if mode == ModeFilter {
-			o.Filter = serve.NewHostFilter(h, host.FailClosed)
+			o.Filter = h
 		}
 		srv, err := serve.New(o)
 		if err != nil {

@@ -28,7 +28,7 @@ func startFilter(t *testing.T, config string) serve.Filter {
 	filters.mu.Lock()
 	defer filters.mu.Unlock()
 	if h, ok := filters.hosts[config]; ok {
-		return serve.NewHostFilter(h, host.FailClosed)
+		return h
 	}
 	module, err := os.ReadFile(testwasm.Filter(t))
 	if err != nil {
@@ -50,7 +50,7 @@ func startFilter(t *testing.T, config string) serve.Filter {
 		filters.hosts = make(map[string]*host.Host)
 	}
 	filters.hosts[config] = h
-	return serve.NewHostFilter(h, host.FailClosed)
+	return h
 }
 
 // closeFilters closes the shared hosts; TestMain calls it after the tests.

@@ -572,6 +572,9 @@ func (h *Host) Stats() Stats {
 // Metrics returns the plugin's metrics, sorted by name. They are shared by all instances, like Envoy's stats.
 func (h *Host) Metrics() []Metric { return h.metrics.snapshot() }
 
+// FailurePolicy returns the policy the host answers plugin failures with.
+func (h *Host) FailurePolicy() FailurePolicy { return h.opts.FailurePolicy }
+
 // lineWriter turns the guest's stdout or stderr into log records, one per line, as Envoy logs fd_write output
 // (stdout at info, stderr at error).
 type lineWriter struct {

@@ -12,11 +12,10 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
 )
 
 // sdkFilter runs the module in the SDK's own wazero runner (proxytest.NewWasmVMContext), behind the same
-// serve.Filter interface our host is used through, so that one replay drives both.
+// stream interface our host is used through, so that one replay drives both.
 type sdkFilter struct {
 	emu      proxytest.HostEmulator
 	upstream string
@@ -27,25 +26,25 @@ type sdkStream struct {
 	id uint32
 }
 
-func (f *sdkFilter) NewStream(context.Context, serve.StreamInfo) (serve.FilterStream, error) {
+func (f *sdkFilter) NewStream(context.Context, host.StreamInfo) (stream, error) {
 	return &sdkStream{f: f, id: f.emu.InitializeHttpContext()}, nil
 }
 
-func (s *sdkStream) OnRequestHeaders(h [][2]string, eos bool) serve.Verdict {
+func (s *sdkStream) OnRequestHeaders(h [][2]string, eos bool) host.Verdict {
 	s.f.emu.CallOnRequestHeaders(s.id, h, eos)
 	return s.verdict()
 }
 
-func (s *sdkStream) OnResponseHeaders(h [][2]string, eos bool) serve.Verdict {
+func (s *sdkStream) OnResponseHeaders(h [][2]string, eos bool) host.Verdict {
 	s.f.emu.CallOnResponseHeaders(s.id, h, eos)
 	return s.verdict()
 }
 
-func (s *sdkStream) verdict() serve.Verdict {
+func (s *sdkStream) verdict() host.Verdict {
 	if lr := s.f.emu.GetSentLocalResponse(s.id); lr != nil {
-		return serve.Verdict{Local: &serve.LocalResponse{Status: int(lr.StatusCode), Headers: lr.Headers, Body: lr.Data}}
+		return host.Verdict{Local: &host.LocalResponse{Status: int(lr.StatusCode), Headers: lr.Headers, Body: lr.Data}}
 	}
-	return serve.Verdict{}
+	return host.Verdict{}
 }
 
 func (s *sdkStream) RequestHeaders() [][2]string  { return s.f.emu.GetCurrentRequestHeaders(s.id) }
@@ -105,8 +104,8 @@ func TestDifferentialAgainstSDKRunner(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ours := Options{Filter: serve.NewHostFilter(h, host.FailClosed), Request: caseRequest(t, name), Logger: quiet}
-			theirs := Options{Filter: sdk, Request: caseRequest(t, name), Logger: quiet}
+			ours := Options{Filter: h, Request: caseRequest(t, name), Logger: quiet}
+			theirs := Options{open: sdk.NewStream, Request: caseRequest(t, name), Logger: quiet}
 			for i, head := range heads {
 				got, err := ours.Run(context.Background(), head)
 				if err != nil {

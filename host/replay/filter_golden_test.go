@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
 )
 
@@ -28,7 +27,7 @@ func TestGoldenFilter(t *testing.T) {
 			}
 			defer in.Close()
 			var out bytes.Buffer
-			o := Options{Filter: serve.NewHostFilter(h, host.FailClosed), Request: caseRequest(t, name), Logger: quiet}
+			o := Options{Filter: h, Request: caseRequest(t, name), Logger: quiet}
 			if err := Replay(context.Background(), o, in, &out); err != nil {
 				t.Fatal(err)
 			}

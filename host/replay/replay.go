@@ -22,13 +22,29 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 )
+
+// Filter is what a replay needs of the wasm host: one stream per head. *host.Host implements it.
+type Filter interface {
+	NewStream(ctx context.Context, info host.StreamInfo) (*host.Stream, error)
+}
+
+// stream is the part of *host.Stream a replay calls; tests drive it with fakes and with the SDK's own runner.
+type stream interface {
+	OnRequestHeaders(headers [][2]string, endOfStream bool) host.Verdict
+	SetUpstreamAddress(addr string)
+	OnResponseHeaders(headers [][2]string, endOfStream bool) host.Verdict
+	ResponseHeaders() [][2]string
+	Close()
+}
 
 // Options configures a replay.
 type Options struct {
 	// Filter runs each head; required.
-	Filter serve.Filter
+	Filter Filter
+	// open, when set by tests, starts streams instead of Filter.
+	open func(ctx context.Context, info host.StreamInfo) (stream, error)
 	// Request is the request every response answers; the zero value means DefaultRequest().
 	Request RequestHead
 	// UpstreamAddress, when set, is given to each stream as property upstream.address ("ip:port"), as the proxy would
@@ -68,7 +84,7 @@ func (o Options) RunAll(ctx context.Context, heads []ResponseHead, out io.Writer
 
 // Run replays one response head through a fresh stream and returns the head the filter produced.
 func (o Options) Run(ctx context.Context, resp ResponseHead) (ResponseHead, error) {
-	if o.Filter == nil {
+	if o.Filter == nil && o.open == nil {
 		return ResponseHead{}, fmt.Errorf("no filter")
 	}
 	req := o.Request
@@ -83,7 +99,7 @@ func (o Options) Run(ctx context.Context, resp ResponseHead) (ResponseHead, erro
 	if log == nil {
 		log = slog.Default()
 	}
-	s, err := o.Filter.NewStream(ctx, serve.StreamInfo{
+	s, err := o.newStream(ctx, host.StreamInfo{
 		SourceAddress:      "127.0.0.1:40000",
 		DestinationAddress: "127.0.0.1:443",
 		Protocol:           "HTTP/1.1",
@@ -96,7 +112,7 @@ func (o Options) Run(ctx context.Context, resp ResponseHead) (ResponseHead, erro
 
 	v := s.OnRequestHeaders(reqHeaders, true)
 	if v.Err != nil {
-		log.Warn("wasmhost: filter failed on request headers; handled by its failure policy", "line", resp.Line, "err", v.Err)
+		log.Warn("replay: filter failed on request headers; handled by its failure policy", "line", resp.Line, "err", v.Err)
 	}
 	if v.Reset {
 		return ResponseHead{}, errReset
@@ -117,7 +133,7 @@ func (o Options) Run(ctx context.Context, resp ResponseHead) (ResponseHead, erro
 	}
 	v = s.OnResponseHeaders(respHeaders, withoutBody(resp))
 	if v.Err != nil {
-		log.Warn("wasmhost: filter failed on response headers; handled by its failure policy", "line", resp.Line, "err", v.Err)
+		log.Warn("replay: filter failed on response headers; handled by its failure policy", "line", resp.Line, "err", v.Err)
 	}
 	if v.Reset {
 		return ResponseHead{}, errReset
@@ -200,6 +216,17 @@ func withoutBody(h ResponseHead) bool {
 	return false
 }
 
+func (o Options) newStream(ctx context.Context, info host.StreamInfo) (stream, error) {
+	if o.open != nil {
+		return o.open(ctx, info)
+	}
+	s, err := o.Filter.NewStream(ctx, info)
+	if err != nil {
+		return nil, err // a nil *host.Stream must not become a non-nil interface
+	}
+	return s, nil
+}
+
 // headFromList turns the filter's header list back into a head; orig supplies the reason when the status is kept.
 func headFromList(list [][2]string, orig ResponseHead) ResponseHead {
 	out := ResponseHead{Proto: "HTTP/1.1", Status: orig.Status, Reason: orig.Reason, Line: orig.Line}
@@ -223,7 +250,7 @@ func headFromList(list [][2]string, orig ResponseHead) ResponseHead {
 
 // localHead is the head of a filter's local response as the proxy would send it: the filter's headers, then
 // content-type (when there is a body and none was given) and content-length.
-func localHead(lr *serve.LocalResponse) ResponseHead {
+func localHead(lr *host.LocalResponse) ResponseHead {
 	out := ResponseHead{Proto: "HTTP/1.1", Status: lr.Status}
 	if out.Status < 100 || out.Status > 999 {
 		out.Status = http.StatusInternalServerError

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/replay")
@@ -33,7 +33,7 @@ type fakeStream struct {
 	closed   bool
 }
 
-func (f *fakeFilter) NewStream(ctx context.Context, info serve.StreamInfo) (serve.FilterStream, error) {
+func (f *fakeFilter) NewStream(ctx context.Context, info host.StreamInfo) (stream, error) {
 	s := &fakeStream{}
 	f.mu.Lock()
 	f.streams = append(f.streams, s)
@@ -41,15 +41,15 @@ func (f *fakeFilter) NewStream(ctx context.Context, info serve.StreamInfo) (serv
 	return s, nil
 }
 
-func (s *fakeStream) OnRequestHeaders(h [][2]string, eos bool) serve.Verdict {
+func (s *fakeStream) OnRequestHeaders(h [][2]string, eos bool) host.Verdict {
 	s.req = h
 	for _, kv := range h {
 		if kv == [2]string{":path", "/local"} {
-			return serve.Verdict{Local: &serve.LocalResponse{Status: 403, Headers: [][2]string{{"x-reason", "local"}},
+			return host.Verdict{Local: &host.LocalResponse{Status: 403, Headers: [][2]string{{"x-reason", "local"}},
 				Body: []byte("blocked\n")}}
 		}
 	}
-	return serve.Verdict{}
+	return host.Verdict{}
 }
 
 func (s *fakeStream) RequestHeaders() [][2]string  { return s.req }
@@ -57,7 +57,7 @@ func (s *fakeStream) SetUpstreamAddress(a string)  { s.upstream = a }
 func (s *fakeStream) ResponseHeaders() [][2]string { return s.resp }
 func (s *fakeStream) Close()                       { s.closed = true }
 
-func (s *fakeStream) OnResponseHeaders(h [][2]string, eos bool) serve.Verdict {
+func (s *fakeStream) OnResponseHeaders(h [][2]string, eos bool) host.Verdict {
 	s.respEOS = eos
 	authority := ""
 	for _, kv := range s.req {
@@ -68,7 +68,7 @@ func (s *fakeStream) OnResponseHeaders(h [][2]string, eos bool) serve.Verdict {
 	var out [][2]string
 	for _, kv := range h {
 		if kv[0] == "x-fail" {
-			return serve.Verdict{Local: &serve.LocalResponse{Status: 503}}
+			return host.Verdict{Local: &host.LocalResponse{Status: 503}}
 		}
 		if kv[0] == "set-cookie" && !strings.Contains(kv[1], "Partitioned") {
 			kv[1] += "; Partitioned"
@@ -80,7 +80,7 @@ func (s *fakeStream) OnResponseHeaders(h [][2]string, eos bool) serve.Verdict {
 		out = append(out, [2]string{"x-upstream", s.upstream})
 	}
 	s.resp = out
-	return serve.Verdict{}
+	return host.Verdict{}
 }
 
 // goldenCases lists the cases under testdata/replay: each NAME.in, with an optional NAME.request.
@@ -143,7 +143,7 @@ func TestGoldenFakeFilter(t *testing.T) {
 			defer in.Close()
 			f := &fakeFilter{}
 			var out bytes.Buffer
-			o := Options{Filter: f, Request: caseRequest(t, name), UpstreamAddress: "10.0.0.7:8080"}
+			o := Options{open: f.NewStream, Request: caseRequest(t, name), UpstreamAddress: "10.0.0.7:8080"}
 			if err := Replay(context.Background(), o, in, &out); err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func TestReplayStreamsAndOrder(t *testing.T) {
 	in := "HTTP/1.1 200 OK\nSet-Cookie: z=1\nX-A: 1\nset-cookie: y=2\nX-A: 2\n\nHTTP/1.1 204 No Content\n\n"
 	f := &fakeFilter{}
 	var out bytes.Buffer
-	if err := Replay(context.Background(), Options{Filter: f}, strings.NewReader(in), &out); err != nil {
+	if err := Replay(context.Background(), Options{open: f.NewStream}, strings.NewReader(in), &out); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.streams) != 2 {
@@ -185,7 +185,7 @@ func TestReplayStreamsAndOrder(t *testing.T) {
 func TestLocalResponseOnResponse(t *testing.T) {
 	var out bytes.Buffer
 	in := "HTTP/1.1 200 OK\nX-Fail: 1\nSet-Cookie: a=1\n"
-	if err := Replay(context.Background(), Options{Filter: &fakeFilter{}}, strings.NewReader(in), &out); err != nil {
+	if err := Replay(context.Background(), Options{open: (&fakeFilter{}).NewStream}, strings.NewReader(in), &out); err != nil {
 		t.Fatal(err)
 	}
 	if want := "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"; out.String() != want {
@@ -226,7 +226,7 @@ func TestBadInput(t *testing.T) {
 		{"HTTP/1.1 200 OK\nA: " + strings.Repeat("x", maxLine) + "\n", "head 1, line 2: longer than"},
 	} {
 		var out bytes.Buffer
-		err := Replay(context.Background(), Options{Filter: &fakeFilter{}}, strings.NewReader(tc.in), &out)
+		err := Replay(context.Background(), Options{open: (&fakeFilter{}).NewStream}, strings.NewReader(tc.in), &out)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("input %.40q: error %v, want it to contain %q", tc.in, err, tc.want)
 		}

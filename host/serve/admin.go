@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 )
 
 // adminHandler serves the admin listener: /stats (Prometheus text exposition 0.0.4), /healthz and /config.
@@ -22,34 +24,74 @@ func (s *Server) adminHandler() http.Handler {
 	return mux
 }
 
-// Metrics returns the proxy's own metrics followed by the filter's (when it exposes any), as /stats shows them.
-func (s *Server) Metrics() []Metric {
-	var m []Metric
+// sample is one metric as /stats shows it: the host's metric type, with the help text and labels Prometheus adds.
+type sample struct {
+	host.Metric
+	Help   string      // optional one-line description
+	Labels [][2]string // optional label pairs
+}
+
+func counter(name, help string, v int64, labels ...[2]string) sample {
+	return sample{Metric: host.Metric{Name: name, Kind: host.MetricCounter, Value: v}, Help: help, Labels: labels}
+}
+
+func gauge(name, help string, v int64, labels ...[2]string) sample {
+	return sample{Metric: host.Metric{Name: name, Kind: host.MetricGauge, Value: v}, Help: help, Labels: labels}
+}
+
+// samples returns the proxy's own metrics, then the host's counters and the plugin's metrics (as Envoy names them,
+// "wasmcustom.<name>") when the filter has them, as /stats shows them.
+func (s *Server) samples() []sample {
+	var m []sample
 	for _, u := range s.bal.ups {
-		m = append(m, Metric{Name: "wasmhost_requests_total", Help: "Requests sent to each upstream, retries included.",
-			Kind: Counter, Labels: [][2]string{{"upstream", u.addr}}, Value: u.requests.Load()})
+		m = append(m, counter("wasmhost_requests_total", "Requests sent to each upstream, retries included.",
+			u.requests.Load(), [2]string{"upstream", u.addr}))
 	}
 	for _, u := range s.bal.ups {
 		up := int64(0)
 		if s.bal.healthy(u) {
 			up = 1
 		}
-		m = append(m, Metric{Name: "wasmhost_upstream_up", Help: "1 when the upstream is in rotation, 0 while marked down.",
-			Kind: Gauge, Labels: [][2]string{{"upstream", u.addr}}, Value: up})
+		m = append(m, gauge("wasmhost_upstream_up", "1 when the upstream is in rotation, 0 while marked down.",
+			up, [2]string{"upstream", u.addr}))
 	}
 	m = append(m,
-		Metric{Name: "wasmhost_upstream_errors_total", Help: "Upstream requests that failed (refused connections included).",
-			Kind: Counter, Value: s.upstreamErrors.Load()},
-		Metric{Name: "wasmhost_no_healthy_upstream_total", Help: "Requests answered 503 because no upstream was healthy.",
-			Kind: Counter, Value: s.noUpstream.Load()},
-		Metric{Name: "wasmhost_local_responses_total", Help: "Responses produced by the filter instead of an upstream.",
-			Kind: Counter, Value: s.localResponses.Load()},
-		Metric{Name: "wasmhost_filter_errors_total", Help: "Filter callbacks that failed and were handled by the failure policy.",
-			Kind: Counter, Value: s.filterErrors.Load()},
-		Metric{Name: "wasmhost_active_streams", Help: "Requests in flight.", Kind: Gauge, Value: s.active.Load()},
+		counter("wasmhost_upstream_errors_total", "Upstream requests that failed (refused connections included).",
+			s.upstreamErrors.Load()),
+		counter("wasmhost_no_healthy_upstream_total", "Requests answered 503 because no upstream was healthy.",
+			s.noUpstream.Load()),
+		counter("wasmhost_local_responses_total", "Responses produced by the filter instead of an upstream.",
+			s.localResponses.Load()),
+		counter("wasmhost_filter_errors_total", "Filter callbacks that failed and were handled by the failure policy.",
+			s.filterErrors.Load()),
+		gauge("wasmhost_active_streams", "Requests in flight.", s.active.Load()),
 	)
-	if src, ok := s.opts.Filter.(MetricsSource); ok {
-		m = append(m, src.Metrics()...)
+	if s.filterMetrics != nil {
+		m = append(m, filterSamples(s.filterMetrics)...)
+	}
+	return m
+}
+
+// filterSamples are the host's counters and the plugin's metrics.
+func filterSamples(f filterMetrics) []sample {
+	st := f.Stats()
+	m := []sample{
+		counter("wasmhost_streams_total", "Streams run through the plugin.", int64(st.Streams)),
+		counter("wasmhost_guest_failures_total", "Plugin failures (traps, panics, exits), by failure policy.",
+			int64(st.Traps), [2]string{"policy", f.FailurePolicy().String()}),
+		counter("wasmhost_guest_fail_open_total", "Streams let through unchanged after a plugin failure.",
+			int64(st.FailOpen)),
+		counter("wasmhost_guest_fail_closed_total", "Streams answered 503 after a plugin failure.",
+			int64(st.FailClosed)),
+		counter("wasmhost_instance_reloads_total", "Instances discarded after a failure and replaced.",
+			int64(st.Reloads)),
+		counter("wasmhost_plugin_local_responses_total", "Local responses the plugin sent.",
+			int64(st.LocalResponses)),
+		gauge("wasmhost_instances", "Plugin instances alive.", st.Instances),
+	}
+	for _, pm := range f.Metrics() {
+		pm.Name = "wasmcustom." + pm.Name
+		m = append(m, sample{Metric: pm})
 	}
 	return m
 }
@@ -57,18 +99,18 @@ func (s *Server) Metrics() []Metric {
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	bw := bufio.NewWriter(w)
-	WritePrometheus(bw, s.Metrics())
+	writePrometheus(bw, s.samples())
 	bw.Flush()
 }
 
-// WritePrometheus writes metrics in the Prometheus text exposition format. Names are made Prometheus-safe (every
+// writePrometheus writes metrics in the Prometheus text exposition format. Names are made Prometheus-safe (every
 // character outside [a-zA-Z0-9_:] becomes '_'); samples of one name are grouped under one HELP/TYPE header, in the
 // order names first appear.
-func WritePrometheus(w *bufio.Writer, metrics []Metric) {
+func writePrometheus(w *bufio.Writer, metrics []sample) {
 	type family struct {
 		help    string
-		kind    MetricKind
-		samples []Metric
+		kind    host.MetricKind
+		samples []sample
 	}
 	var order []string
 	fams := map[string]*family{}
@@ -89,14 +131,14 @@ func WritePrometheus(w *bufio.Writer, metrics []Metric) {
 		}
 		typ := "summary"
 		switch f.kind {
-		case Counter:
+		case host.MetricCounter:
 			typ = "counter"
-		case Gauge:
+		case host.MetricGauge:
 			typ = "gauge"
 		}
 		fmt.Fprintf(w, "# TYPE %s %s\n", name, typ)
 		for _, m := range f.samples {
-			if f.kind == Histogram {
+			if f.kind == host.MetricHistogram {
 				writeSample(w, name+"_sum", m.Labels, strconv.FormatUint(m.Sum, 10))
 				writeSample(w, name+"_count", m.Labels, strconv.FormatUint(m.Count, 10))
 				continue

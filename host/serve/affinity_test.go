@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
 )
@@ -58,7 +60,7 @@ func TestAffinityThroughFilter(t *testing.T) {
 		names[u.Host] = n
 		closers = append(closers, srv.Close)
 	}
-	p := startProxy(t, Options{Upstreams: urls, Filter: NewHostFilter(h, host.FailClosed), TLS: &TLSOptions{SelfSigned: true},
+	p := startProxy(t, Options{Upstreams: urls, Filter: h, TLS: &TLSOptions{SelfSigned: true},
 		Admin: "127.0.0.1:0"})
 
 	jar, _ := cookiejar.New(nil)
@@ -81,7 +83,7 @@ func TestAffinityThroughFilter(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d: %s", resp.StatusCode, body)
 		}
-		if v := resp.Header.Get(DefaultRoutingHeader); v != "" {
+		if v := resp.Header.Get(config.DefaultRoutingHeader); v != "" {
 			t.Errorf("the internal routing header reached the client: %q", v)
 		}
 		e := decodeEcho(t, body)
@@ -109,7 +111,7 @@ func TestAffinityThroughFilter(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		var hdr []string
 		if i%2 == 1 {
-			hdr = []string{DefaultRoutingHeader, encodeRoutingValue(other)}
+			hdr = []string{config.DefaultRoutingHeader, affinity.EncodeRoutingValue(other)}
 		}
 		if e, _ := call(client, hdr...); e.Upstream != pinned {
 			t.Fatalf("request %d went to %s, pinned to %s", i, e.Upstream, pinned)
@@ -120,7 +122,7 @@ func TestAffinityThroughFilter(t *testing.T) {
 	plain := &http.Client{Transport: tr}
 	seen := map[string]bool{}
 	for i := 0; i < 3; i++ {
-		e, _ := call(plain, DefaultRoutingHeader, encodeRoutingValue(other))
+		e, _ := call(plain, config.DefaultRoutingHeader, affinity.EncodeRoutingValue(other))
 		seen[e.Upstream] = true
 	}
 	if len(seen) != 3 {
@@ -195,7 +197,7 @@ func TestAffinityThroughFilter(t *testing.T) {
 	rand.Read(newKey)
 	rotated, _ := json.Marshal(map[string]any{"affinity": map[string]any{"enabled": true,
 		"keys": []string{base64.StdEncoding.EncodeToString(newKey), old.Affinity.Keys[0]}}})
-	p2 := startProxy(t, Options{Upstreams: urls, Filter: NewHostFilter(newHost(rotated), host.FailClosed),
+	p2 := startProxy(t, Options{Upstreams: urls, Filter: newHost(rotated),
 		TLS: &TLSOptions{SelfSigned: true}})
 	for i := 0; i < 3; i++ {
 		resp, body := get(t, client, p2.URL()+"/cometd/connect")

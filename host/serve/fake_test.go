@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"sync"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 )
 
 // fakeFilter is a deterministic stand-in for the wasm host: it marks requests and responses, appends "; Partitioned"
@@ -13,20 +15,22 @@ type fakeFilter struct {
 	mu      sync.Mutex
 	streams []*fakeStream
 	// local, when set, decides a local response on the request head.
-	local func(head [][2]string) *LocalResponse
+	local func(head [][2]string) *host.LocalResponse
 	// respVerdict, when set, decides the verdict of the response callback (a zero Verdict continues normally).
-	respVerdict func(head [][2]string) Verdict
+	respVerdict func(head [][2]string) host.Verdict
 	// reqReset makes the request callback ask for a stream reset.
 	reqReset bool
 	// newErr makes NewStream fail.
 	newErr error
-	// metrics are returned by Metrics.
-	metrics []Metric
+	// stats, metrics and policy are what the admin page reads from a filter with counters.
+	stats   host.Stats
+	metrics []host.Metric
+	policy  host.FailurePolicy
 }
 
 type fakeStream struct {
 	f       *fakeFilter
-	info    StreamInfo
+	info    host.StreamInfo
 	mu      sync.Mutex
 	events  []string
 	reqIn   [][2]string
@@ -38,7 +42,8 @@ type fakeStream struct {
 	closed  int
 }
 
-func (f *fakeFilter) NewStream(ctx context.Context, info StreamInfo) (FilterStream, error) {
+// NewStream has the signature of the proxy's openStream; install puts the fake in a proxy's place of its filter.
+func (f *fakeFilter) NewStream(ctx context.Context, info host.StreamInfo) (filterStream, error) {
 	if f.newErr != nil {
 		return nil, f.newErr
 	}
@@ -49,7 +54,15 @@ func (f *fakeFilter) NewStream(ctx context.Context, info StreamInfo) (FilterStre
 	return s, nil
 }
 
-func (f *fakeFilter) Metrics() []Metric { return f.metrics }
+// install makes s run f on every stream, and show its counters, instead of its filter's.
+func (f *fakeFilter) install(s *Server) {
+	s.open = f.NewStream
+	s.filterMetrics = f
+}
+
+func (f *fakeFilter) Stats() host.Stats                 { return f.stats }
+func (f *fakeFilter) Metrics() []host.Metric            { return f.metrics }
+func (f *fakeFilter) FailurePolicy() host.FailurePolicy { return f.policy }
 
 func (f *fakeFilter) all() []*fakeStream {
 	f.mu.Lock()
@@ -63,16 +76,16 @@ func (s *fakeStream) event(e string) {
 	s.mu.Unlock()
 }
 
-func (s *fakeStream) OnRequestHeaders(h [][2]string, eos bool) Verdict {
+func (s *fakeStream) OnRequestHeaders(h [][2]string, eos bool) host.Verdict {
 	s.event("request")
 	s.reqIn = append([][2]string(nil), h...)
 	s.reqEOS = eos
 	if s.f.reqReset {
-		return Verdict{Reset: true}
+		return host.Verdict{Reset: true}
 	}
 	if s.f.local != nil {
 		if lr := s.f.local(h); lr != nil {
-			return Verdict{Local: lr}
+			return host.Verdict{Local: lr}
 		}
 	}
 	var out [][2]string
@@ -83,7 +96,7 @@ func (s *fakeStream) OnRequestHeaders(h [][2]string, eos bool) Verdict {
 		out = append(out, kv)
 	}
 	s.reqOut = append(out, [2]string{"x-filter-req", "1"})
-	return Verdict{}
+	return host.Verdict{}
 }
 
 func (s *fakeStream) RequestHeaders() [][2]string { return s.reqOut }
@@ -95,7 +108,7 @@ func (s *fakeStream) SetUpstreamAddress(addr string) {
 	s.mu.Unlock()
 }
 
-func (s *fakeStream) OnResponseHeaders(h [][2]string, eos bool) Verdict {
+func (s *fakeStream) OnResponseHeaders(h [][2]string, eos bool) host.Verdict {
 	s.event("response")
 	s.respIn = append([][2]string(nil), h...)
 	if s.f.respVerdict != nil {
@@ -115,7 +128,7 @@ func (s *fakeStream) OnResponseHeaders(h [][2]string, eos bool) Verdict {
 		up = s.upAddrs[n-1]
 	}
 	s.respOut = append(out, [2]string{"x-filter-upstream", up})
-	return Verdict{}
+	return host.Verdict{}
 }
 
 func (s *fakeStream) ResponseHeaders() [][2]string { return s.respOut }

@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"encoding/base64"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -170,19 +169,4 @@ func applyHeaders(dst http.Header, list [][2]string) (dropped int) {
 		dst[key] = append(dst[key], kv[1])
 	}
 	return dropped
-}
-
-// encodeRoutingValue is Envoy's header-based session state encoding: standard base64 of "ip:port".
-func encodeRoutingValue(addr string) string {
-	return base64.StdEncoding.EncodeToString([]byte(addr))
-}
-
-// decodeRoutingValue reverses encodeRoutingValue. Like Envoy's decoder it wants padded standard base64; anything
-// else is treated as an absent header (the request is load-balanced).
-func decodeRoutingValue(v string) (string, bool) {
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
-	if err != nil || len(b) == 0 {
-		return "", false
-	}
-	return string(b), true
 }

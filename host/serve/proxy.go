@@ -14,6 +14,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 )
 
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -23,7 +26,7 @@ type exchange struct {
 	s       *Server
 	r       *http.Request
 	w       http.ResponseWriter
-	fs      FilterStream
+	fs      filterStream // nil without a filter
 	started time.Time
 
 	upstream string
@@ -32,7 +35,7 @@ type exchange struct {
 	local    string // why the proxy or the filter answered instead of an upstream
 }
 
-// ServeHTTP proxies one request; see the package comment for the flow.
+// ServeHTTP proxies one request in Envoy's order; each step answers the client itself when it cannot go on.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.active.Add(1)
 	defer s.active.Add(-1)
@@ -41,120 +44,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		defer r.Body.Close()
 	}
-
-	reqHeaders := requestHeaderList(r)
-	reqEOS := r.ContentLength == 0
-	if s.opts.Filter != nil {
-		fs, err := s.opts.Filter.NewStream(r.Context(), s.streamInfo(r))
-		if err != nil {
-			if r.Context().Err() != nil {
-				x.local = "client gone while waiting for a filter instance"
-				return
-			}
-			s.log.Warn("wasmhost: filter stream unavailable", "err", err)
-			x.proxyError(http.StatusServiceUnavailable, "filter unavailable")
-			return
-		}
-		x.fs = fs
-		defer fs.Close()
-		v := fs.OnRequestHeaders(reqHeaders, reqEOS)
-		x.noteFilterError("request headers", v.Err)
-		if v.Reset {
-			x.reset()
-		}
-		if v.Local != nil {
-			x.localReply(v.Local, "filter: request headers")
-			return
-		}
-		reqHeaders = fs.RequestHeaders()
-	}
-
-	routedTo := ""
-	if v, ok := headerValue(reqHeaders, s.routingHeader); ok {
-		routedTo, _ = decodeRoutingValue(v)
-	}
-
-	body, replayable, err := requestBody(r)
-	if err != nil {
-		s.log.Debug("wasmhost: reading request body", "err", err)
-		x.local = "request body unreadable"
-		x.proxyError(http.StatusBadRequest, "request body unreadable")
+	if s.open != nil && !x.openFilter() {
 		return
 	}
-
-	var up, tried *upstream
-	var resp *http.Response
-	for attempt := 0; ; attempt++ {
-		up = s.bal.pick(routedTo, tried)
-		if up == nil {
-			s.noUpstream.Add(1)
-			x.local = "no healthy upstream"
-			x.proxyError(http.StatusServiceUnavailable, "no healthy upstream")
-			return
-		}
-		x.upstream = up.addr
-		if x.fs != nil {
-			x.fs.SetUpstreamAddress(up.addr)
-		}
-		out, err := upstreamRequest(r, up, reqHeaders, body)
-		if err != nil {
-			x.local = "bad request target"
-			x.proxyError(http.StatusBadRequest, "bad request target")
-			return
-		}
-		up.requests.Add(1)
-		resp, err = s.transport.RoundTrip(out)
-		if err == nil {
-			break
-		}
-		up.errors.Add(1)
-		s.upstreamErrors.Add(1)
-		if r.Context().Err() != nil {
-			x.local = "client gone"
-			return
-		}
-		if isDialError(err) {
-			s.bal.markDown(up)
-			s.log.Warn("wasmhost: upstream refused the connection; marked down", "upstream", up.addr,
-				"down_for", s.opts.DownFor, "err", err)
-			if replayable && attempt == 0 {
-				tried = up
-				body.rewind()
-				continue
-			}
-			if !s.bal.anyHealthy() {
-				s.noUpstream.Add(1)
-				x.local = "no healthy upstream"
-				x.proxyError(http.StatusServiceUnavailable, "no healthy upstream")
-				return
-			}
-		} else {
-			s.log.Warn("wasmhost: upstream request failed", "upstream", up.addr, "err", err)
-		}
-		x.local = "upstream error"
-		x.proxyError(http.StatusBadGateway, "upstream error")
+	if x.fs != nil {
+		defer x.fs.Close()
+	}
+	reqHeaders, ok := x.filterRequest()
+	if !ok {
+		return
+	}
+	routedTo := s.routedTo(reqHeaders)
+	resp, up, ok := x.sendUpstream(routedTo, reqHeaders)
+	if !ok {
 		return
 	}
 	defer resp.Body.Close()
-
-	respHeaders := responseHeaderList(resp)
-	if routedTo != up.addr {
-		respHeaders = setHeader(respHeaders, s.routingHeader, encodeRoutingValue(up.addr))
-	}
-	if x.fs != nil {
-		v := x.fs.OnResponseHeaders(respHeaders, responseWithoutBody(r, resp))
-		x.noteFilterError("response headers", v.Err)
-		if v.Reset {
-			x.reset()
-		}
-		if v.Local != nil {
-			// The upstream's response is replaced: its body is discarded when resp.Body closes.
-			s.localResponses.Add(1)
-			x.local = "filter: response headers"
-			x.writeRaw(v.Local.Status, v.Local.Headers, v.Local.Body)
-			return
-		}
-		respHeaders = x.fs.ResponseHeaders()
+	respHeaders, ok := x.filterResponse(resp, routedTo, up)
+	if !ok {
+		return
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		x.switchProtocols(resp, respHeaders)
@@ -163,8 +71,160 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.writeUpstreamResponse(resp, respHeaders)
 }
 
-func (s *Server) streamInfo(r *http.Request) StreamInfo {
-	info := StreamInfo{SourceAddress: r.RemoteAddr, Protocol: "HTTP/1.1", TLS: r.TLS != nil}
+// openFilter starts the filter's stream; when no instance can be had, the client gets a 503.
+func (x *exchange) openFilter() bool {
+	fs, err := x.s.open(x.r.Context(), x.s.streamInfo(x.r))
+	if err != nil {
+		if x.r.Context().Err() != nil {
+			x.local = "client gone while waiting for a filter instance"
+			return false
+		}
+		x.s.log.Warn("serve: filter stream unavailable", "err", err)
+		x.proxyError(http.StatusServiceUnavailable, "filter unavailable")
+		return false
+	}
+	x.fs = fs
+	return true
+}
+
+// filterRequest runs the filter on the request head and returns the head to send upstream. It reports false when
+// the filter answered the request itself.
+func (x *exchange) filterRequest() ([][2]string, bool) {
+	head := requestHeaderList(x.r)
+	if x.fs == nil {
+		return head, true
+	}
+	v := x.fs.OnRequestHeaders(head, x.r.ContentLength == 0)
+	x.noteFilterError("request headers", v.Err)
+	if v.Reset {
+		x.reset()
+	}
+	if v.Local != nil {
+		x.localReply(v.Local, "filter: request headers")
+		return nil, false
+	}
+	return x.fs.RequestHeaders(), true
+}
+
+// routedTo is the upstream address the stateful-session header names, as the filter left it ("" for none or an
+// undecodable value, which is load-balanced as Envoy does).
+func (s *Server) routedTo(head [][2]string) string {
+	v, ok := headerValue(head, s.routingHeader)
+	if !ok {
+		return ""
+	}
+	addr, err := affinity.DecodeRoutingValue(v)
+	if err != nil {
+		return ""
+	}
+	return addr
+}
+
+// sendUpstream picks an upstream and sends the request to it. A refused connection marks the upstream down and, when
+// the body can be sent again, the request is retried once on another upstream. It reports false when the client has
+// been answered (or is gone).
+func (x *exchange) sendUpstream(routedTo string, head [][2]string) (*http.Response, *upstream, bool) {
+	body, replayable, err := requestBody(x.r)
+	if err != nil {
+		x.s.log.Debug("serve: reading request body", "err", err)
+		x.local = "request body unreadable"
+		x.proxyError(http.StatusBadRequest, "request body unreadable")
+		return nil, nil, false
+	}
+	var tried *upstream
+	for attempt := 0; ; attempt++ {
+		up := x.s.bal.pick(routedTo, tried)
+		if up == nil {
+			x.noHealthyUpstream()
+			return nil, nil, false
+		}
+		x.upstream = up.addr
+		if x.fs != nil {
+			x.fs.SetUpstreamAddress(up.addr)
+		}
+		out, err := upstreamRequest(x.r, up, head, body)
+		if err != nil {
+			x.local = "bad request target"
+			x.proxyError(http.StatusBadRequest, "bad request target")
+			return nil, nil, false
+		}
+		up.requests.Add(1)
+		resp, err := x.s.transport.RoundTrip(out)
+		if err == nil {
+			return resp, up, true
+		}
+		retry := x.upstreamFailed(up, err)
+		if retry && replayable && attempt == 0 {
+			tried = up
+			body.rewind()
+			continue
+		}
+		if retry && !x.s.bal.anyHealthy() {
+			x.noHealthyUpstream()
+			return nil, nil, false
+		}
+		if x.r.Context().Err() == nil {
+			x.local = "upstream error"
+			x.proxyError(http.StatusBadGateway, "upstream error")
+		}
+		return nil, nil, false
+	}
+}
+
+// upstreamFailed counts a failed upstream request. It reports whether another upstream may be tried: the
+// connection was refused, so the request never reached this one, which is marked down.
+func (x *exchange) upstreamFailed(up *upstream, err error) (retry bool) {
+	up.errors.Add(1)
+	x.s.upstreamErrors.Add(1)
+	if x.r.Context().Err() != nil {
+		x.local = "client gone"
+		return false
+	}
+	if !isDialError(err) {
+		x.s.log.Warn("serve: upstream request failed", "upstream", up.addr, "err", err)
+		return false
+	}
+	x.s.bal.markDown(up)
+	x.s.log.Warn("serve: upstream refused the connection; marked down", "upstream", up.addr,
+		"down_for", x.s.opts.DownFor, "err", err)
+	return true
+}
+
+func (x *exchange) noHealthyUpstream() {
+	x.s.noUpstream.Add(1)
+	x.local = "no healthy upstream"
+	x.proxyError(http.StatusServiceUnavailable, "no healthy upstream")
+}
+
+// filterResponse builds the response head, adds the routing header when the request was not already pinned to the
+// upstream that answered (Envoy's stateful_session encoder runs before the filter on the response path), and runs
+// the filter on it. It reports false when the filter replaced the response with its own.
+func (x *exchange) filterResponse(resp *http.Response, routedTo string, up *upstream) ([][2]string, bool) {
+	head := responseHeaderList(resp)
+	if routedTo != up.addr {
+		head = setHeader(head, x.s.routingHeader, affinity.EncodeRoutingValue(up.addr))
+	}
+	if x.fs == nil {
+		return head, true
+	}
+	v := x.fs.OnResponseHeaders(head, responseWithoutBody(x.r, resp))
+	x.noteFilterError("response headers", v.Err)
+	if v.Reset {
+		x.reset()
+	}
+	if v.Local != nil {
+		// The upstream's response is replaced: its body is discarded when resp.Body closes.
+		x.s.localResponses.Add(1)
+		x.local = "filter: response headers"
+		x.writeRaw(v.Local.Status, v.Local.Headers, v.Local.Body)
+		return nil, false
+	}
+	return x.fs.ResponseHeaders(), true
+}
+
+// streamInfo describes the request's connection for the filter's connection properties.
+func (s *Server) streamInfo(r *http.Request) host.StreamInfo {
+	info := host.StreamInfo{SourceAddress: r.RemoteAddr, Protocol: "HTTP/1.1", TLS: r.TLS != nil}
 	if r.TLS != nil {
 		info.ServerName = r.TLS.ServerName
 		info.TLSVersion = tlsVersionName(r.TLS.Version)
@@ -177,6 +237,7 @@ func (s *Server) streamInfo(r *http.Request) StreamInfo {
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		info.DestinationAddress = a.String()
 	}
+	info.ConnectionID, _ = r.Context().Value(connectionIDKey{}).(uint64)
 	return info
 }
 
@@ -326,11 +387,11 @@ func (x *exchange) writeUpstreamResponse(resp *http.Response, head [][2]string) 
 		if n, err := strconv.Atoi(v); err == nil && n >= 100 && n <= 999 {
 			status = n
 		} else {
-			x.s.log.Warn("wasmhost: filter set an invalid :status; keeping the upstream's", "status", v)
+			x.s.log.Warn("serve: filter set an invalid :status; keeping the upstream's", "status", v)
 		}
 	}
 	if n := applyHeaders(x.w.Header(), head); n > 0 {
-		x.s.log.Warn("wasmhost: dropped invalid response header fields", "count", n)
+		x.s.log.Warn("serve: dropped invalid response header fields", "count", n)
 	}
 	announceTrailers(x.w.Header(), resp.Trailer)
 	x.status = status
@@ -359,7 +420,7 @@ func (x *exchange) writeUpstreamResponse(resp *http.Response, head [][2]string) 
 		if rerr != nil {
 			if x.r.Context().Err() == nil {
 				x.s.upstreamErrors.Add(1)
-				x.s.log.Warn("wasmhost: upstream body failed; aborting the response", "upstream", x.upstream, "err", rerr)
+				x.s.log.Warn("serve: upstream body failed; aborting the response", "upstream", x.upstream, "err", rerr)
 			}
 			// Aborting resets the client's stream, so a truncated body is never taken for a complete one.
 			panic(http.ErrAbortHandler)
@@ -396,7 +457,7 @@ func (x *exchange) switchProtocols(resp *http.Response, head [][2]string) {
 	defer upConn.Close()
 	conn, brw, err := http.NewResponseController(x.w).Hijack()
 	if err != nil {
-		x.s.log.Warn("wasmhost: cannot take over the client connection for an upgrade", "err", err)
+		x.s.log.Warn("serve: cannot take over the client connection for an upgrade", "err", err)
 		return
 	}
 	defer conn.Close()
@@ -430,7 +491,7 @@ func (x *exchange) switchProtocols(resp *http.Response, head [][2]string) {
 
 // localReply answers the stream with a response the filter asked for on the request path. Envoy sends such a reply
 // through the response filters, this filter included, so the filter's response callback sees it too.
-func (x *exchange) localReply(lr *LocalResponse, why string) {
+func (x *exchange) localReply(lr *host.LocalResponse, why string) {
 	x.s.localResponses.Add(1)
 	x.local = why
 	status := lr.Status
@@ -524,7 +585,7 @@ func (x *exchange) noteFilterError(phase string, err error) {
 		return
 	}
 	x.s.filterErrors.Add(1)
-	x.s.log.Warn("wasmhost: filter failed; handled by its failure policy", "phase", phase, "err", err)
+	x.s.log.Warn("serve: filter failed; handled by its failure policy", "phase", phase, "err", err)
 }
 
 func (x *exchange) logDone() {

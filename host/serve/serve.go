@@ -27,11 +27,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// DefaultRoutingHeader is the request header of Envoy's header-based stateful session that the proxy honours when
-// Options.RoutingHeader is empty.
-const DefaultRoutingHeader = "x-chips-upstream"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
+)
 
 // Defaults for the zero values of Options.
 const (
@@ -55,7 +53,7 @@ type Options struct {
 	TLS *TLSOptions
 	// Admin is the admin listener's address ("" = no admin listener): /stats, /healthz, /config.
 	Admin string
-	// RoutingHeader is the stateful-session request header; default DefaultRoutingHeader.
+	// RoutingHeader is the stateful-session request header; default the filter's, config.DefaultRoutingHeader.
 	RoutingHeader string
 	// DownFor is how long an upstream that refused a connection stays out of rotation; default DefaultDownFor.
 	DownFor time.Duration
@@ -77,6 +75,10 @@ type Server struct {
 	bal           *balancer
 	transport     *http.Transport
 	tlsConfig     *tls.Config
+	open          openStream    // nil without a filter
+	filterMetrics filterMetrics // nil when the filter has no counters
+
+	connections atomic.Uint64 // the last connection id given out
 
 	ln, adminLn   net.Listener
 	srv, adminSrv *http.Server
@@ -97,7 +99,7 @@ func New(o Options) (*Server, error) {
 		o.Logger = slog.Default()
 	}
 	if o.RoutingHeader == "" {
-		o.RoutingHeader = DefaultRoutingHeader
+		o.RoutingHeader = config.DefaultRoutingHeader
 	}
 	if !validHeaderField(o.RoutingHeader, "") {
 		return nil, fmt.Errorf("serve: routing header %q is not a valid header name", o.RoutingHeader)
@@ -118,7 +120,9 @@ func New(o Options) (*Server, error) {
 		routingHeader: strings.ToLower(o.RoutingHeader),
 		bal:           bal,
 		transport:     newTransport(),
+		open:          streamsOf(o.Filter),
 	}
+	s.filterMetrics, _ = o.Filter.(filterMetrics)
 	if o.TLS != nil {
 		if s.tlsConfig, err = o.TLS.config(); err != nil {
 			return nil, fmt.Errorf("serve: %w", err)
@@ -137,6 +141,7 @@ func New(o Options) (*Server, error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 		// Long-polls and streamed responses: no read or write timeout on the whole exchange.
+		ConnContext: s.withConnectionID,
 	}
 	if s.tlsConfig != nil {
 		// Serve on a TLS listener only speaks HTTP/2 when the server is told to; ALPN offers it (NextProtos).
@@ -158,6 +163,15 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// connectionIDKey carries a connection's id in its requests' contexts.
+type connectionIDKey struct{}
+
+// withConnectionID numbers each downstream connection from 1, as Envoy does for the connection.id property: the
+// streams of one connection share the id, streams of different connections never do.
+func (s *Server) withConnectionID(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, connectionIDKey{}, s.connections.Add(1))
 }
 
 // newTransport returns the upstream transport: keep-alive pools sized for a proxy, dial errors marked so that the
@@ -270,7 +284,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.adminLn.Close()
 		}
 		if err := s.srv.Shutdown(ctx); err != nil {
-			s.log.Warn("wasmhost: graceful shutdown incomplete; closing remaining connections", "err", err)
+			s.log.Warn("serve: graceful shutdown incomplete; closing remaining connections", "err", err)
 			s.srv.Close()
 		}
 		s.ln.Close()

@@ -21,6 +21,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 )
 
 // echoUpstream answers with its name, the request's headers as JSON and the body's length and SHA-256.
@@ -59,7 +63,8 @@ func quietLogger() *slog.Logger {
 }
 
 // startProxy binds and serves a proxy for the test's lifetime; the cleanup checks that it shut down cleanly.
-func startProxy(t *testing.T, o Options) *Server {
+// startProxy starts a proxy with o; a fake, when given, runs on every stream in place of o.Filter.
+func startProxy(t *testing.T, o Options, fake ...*fakeFilter) *Server {
 	t.Helper()
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:0"
@@ -70,6 +75,9 @@ func startProxy(t *testing.T, o Options) *Server {
 	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range fake {
+		f.install(s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -134,7 +142,7 @@ func addrOf(u *url.URL) string { return u.Host }
 func TestHeaderFlowThroughFilter(t *testing.T) {
 	_, u := echoUpstream(t, "a")
 	f := &fakeFilter{}
-	p := startProxy(t, Options{Upstreams: []*url.URL{u}, Filter: f})
+	p := startProxy(t, Options{Upstreams: []*url.URL{u}}, f)
 
 	resp, body := get(t, nil, p.URL()+"/chat/poll?x=1", "X-Drop-Me", "secret", "X-Multi", "one", "X-Multi", "two",
 		"Connection", "close, X-Hop", "X-Hop", "hop", "X-Forwarded-For", "10.9.8.7")
@@ -206,7 +214,7 @@ func TestHeaderFlowThroughFilter(t *testing.T) {
 
 func TestRepeatedSetCookieStaySeparate(t *testing.T) {
 	_, u := echoUpstream(t, "a")
-	p := startProxy(t, Options{Upstreams: []*url.URL{u}, Filter: &fakeFilter{}})
+	p := startProxy(t, Options{Upstreams: []*url.URL{u}}, &fakeFilter{})
 	resp, _ := get(t, nil, p.URL()+"/")
 	want := []string{
 		"a=1; Path=/; Partitioned",
@@ -262,15 +270,16 @@ func TestRoutingHeader(t *testing.T) {
 	for _, withFilter := range []bool{false, true} {
 		t.Run(fmt.Sprintf("filter=%v", withFilter), func(t *testing.T) {
 			o := Options{Upstreams: urls, RoutingHeader: "X-Session-Host"}
+			var fakes []*fakeFilter
 			if withFilter {
-				o.Filter = &fakeFilter{}
+				fakes = append(fakes, &fakeFilter{})
 			}
-			p := startProxy(t, o)
+			p := startProxy(t, o, fakes...)
 			b := addrOf(urls[1])
 
 			// Honoured: every request goes to b, and the response does not repeat the header.
 			for i := 0; i < 4; i++ {
-				resp, body := get(t, nil, p.URL()+"/", "X-Session-Host", encodeRoutingValue(b))
+				resp, body := get(t, nil, p.URL()+"/", "X-Session-Host", affinity.EncodeRoutingValue(b))
 				if e := decodeEcho(t, body); e.Upstream != "b" {
 					t.Fatalf("request %d went to %s, want b", i, e.Upstream)
 				}
@@ -280,7 +289,7 @@ func TestRoutingHeader(t *testing.T) {
 			}
 
 			// Unknown host, undecodable value, absent header: balanced, and the response names the host used.
-			for _, v := range []string{encodeRoutingValue("10.255.0.1:9"), "%%%not-base64", ""} {
+			for _, v := range []string{affinity.EncodeRoutingValue("10.255.0.1:9"), "%%%not-base64", ""} {
 				var hdr []string
 				if v != "" {
 					hdr = []string{"X-Session-Host", v}
@@ -291,7 +300,7 @@ func TestRoutingHeader(t *testing.T) {
 					e := decodeEcho(t, body)
 					seen[e.Upstream] = true
 					used := addrOf(urls[int(e.Upstream[0]-'a')])
-					if got := resp.Header.Get("X-Session-Host"); got != encodeRoutingValue(used) {
+					if got := resp.Header.Get("X-Session-Host"); got != affinity.EncodeRoutingValue(used) {
 						t.Errorf("header %q: response routing header %q, want base64(%s)", v, got, used)
 					}
 				}
@@ -312,12 +321,12 @@ func TestRoutingHeaderReadAfterFilter(t *testing.T) {
 		urls = append(urls, u)
 	}
 	f := &fakeFilter{}
-	p := startProxy(t, Options{Upstreams: urls, Filter: f})
+	p := startProxy(t, Options{Upstreams: urls}, f)
 	// The fake keeps the header; x-drop-me is what it removes. Name the routing header so that the filter drops it.
 	p.routingHeader = "x-drop-me"
 	seen := map[string]bool{}
 	for i := 0; i < 3; i++ {
-		_, body := get(t, nil, p.URL()+"/", "X-Drop-Me", encodeRoutingValue(addrOf(urls[2])))
+		_, body := get(t, nil, p.URL()+"/", "X-Drop-Me", affinity.EncodeRoutingValue(addrOf(urls[2])))
 		seen[decodeEcho(t, body).Upstream] = true
 	}
 	if len(seen) != 3 {
@@ -341,7 +350,7 @@ func TestDownUpstreamIsSkippedAndRetried(t *testing.T) {
 	dead := deadUpstream(t)
 	_, live := echoUpstream(t, "live")
 	f := &fakeFilter{}
-	p := startProxy(t, Options{Upstreams: []*url.URL{dead, live}, Filter: f, Admin: "127.0.0.1:0", DownFor: time.Minute})
+	p := startProxy(t, Options{Upstreams: []*url.URL{dead, live}, Admin: "127.0.0.1:0", DownFor: time.Minute}, f)
 	now := time.Now()
 	var clockMu sync.Mutex
 	p.bal.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
@@ -364,13 +373,13 @@ func TestDownUpstreamIsSkippedAndRetried(t *testing.T) {
 	if got := resp.Header.Get("X-Filter-Upstream"); got != live.Host {
 		t.Errorf("filter saw upstream %q on the response, want %q", got, live.Host)
 	}
-	if got := resp.Header.Get(DefaultRoutingHeader); got != encodeRoutingValue(live.Host) {
+	if got := resp.Header.Get(config.DefaultRoutingHeader); got != affinity.EncodeRoutingValue(live.Host) {
 		t.Errorf("routing header on response %q", got)
 	}
 
 	// Marked down: skipped, even when a routing header names it.
 	for i := 0; i < 4; i++ {
-		_, out := get(t, nil, p.URL()+"/", DefaultRoutingHeader, encodeRoutingValue(dead.Host))
+		_, out := get(t, nil, p.URL()+"/", config.DefaultRoutingHeader, affinity.EncodeRoutingValue(dead.Host))
 		if e := decodeEcho(t, out); e.Upstream != "live" {
 			t.Fatalf("request %d went to %s", i, e.Upstream)
 		}
@@ -398,7 +407,7 @@ func TestDownUpstreamIsSkippedAndRetried(t *testing.T) {
 	if !p.bal.healthy(p.bal.byAddr[dead.Host]) {
 		t.Fatal("upstream still down after DownFor")
 	}
-	_, out = get(t, nil, p.URL()+"/", DefaultRoutingHeader, encodeRoutingValue(dead.Host))
+	_, out = get(t, nil, p.URL()+"/", config.DefaultRoutingHeader, affinity.EncodeRoutingValue(dead.Host))
 	if e := decodeEcho(t, out); e.Upstream != "live" {
 		t.Fatalf("went to %s", e.Upstream)
 	}
@@ -408,8 +417,8 @@ func TestDownUpstreamIsSkippedAndRetried(t *testing.T) {
 }
 
 func TestAllUpstreamsDown(t *testing.T) {
-	p := startProxy(t, Options{Upstreams: []*url.URL{deadUpstream(t), deadUpstream(t)}, Filter: &fakeFilter{},
-		Admin: "127.0.0.1:0"})
+	p := startProxy(t, Options{Upstreams: []*url.URL{deadUpstream(t), deadUpstream(t)},
+		Admin: "127.0.0.1:0"}, &fakeFilter{})
 	for i := 0; i < 3; i++ {
 		resp, body := get(t, nil, p.URL()+"/")
 		if resp.StatusCode != http.StatusServiceUnavailable {
@@ -454,14 +463,14 @@ func TestLocalResponse(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer up.Close()
 	u, _ := url.Parse(up.URL)
-	f := &fakeFilter{local: func(h [][2]string) *LocalResponse {
+	f := &fakeFilter{local: func(h [][2]string) *host.LocalResponse {
 		if p, _ := headerValue(h, ":path"); p == "/blocked" {
-			return &LocalResponse{Status: 403, Headers: [][2]string{{"x-reason", "blocked"}, {"set-cookie", "x=1"},
+			return &host.LocalResponse{Status: 403, Headers: [][2]string{{"x-reason", "blocked"}, {"set-cookie", "x=1"},
 				{"set-cookie", "y=2"}}, Body: []byte("no\n")}
 		}
 		return nil
 	}}
-	p := startProxy(t, Options{Upstreams: []*url.URL{u}, Filter: f, Admin: "127.0.0.1:0"})
+	p := startProxy(t, Options{Upstreams: []*url.URL{u}, Admin: "127.0.0.1:0"}, f)
 	resp, body := get(t, nil, p.URL()+"/blocked")
 	if resp.StatusCode != 403 || string(body) != "no\n" || resp.Header.Get("X-Reason") != "blocked" ||
 		len(resp.Header["Set-Cookie"]) != 2 {
@@ -481,7 +490,7 @@ func TestLocalResponse(t *testing.T) {
 
 func TestFilterUnavailable(t *testing.T) {
 	_, u := echoUpstream(t, "a")
-	p := startProxy(t, Options{Upstreams: []*url.URL{u}, Filter: &fakeFilter{newErr: errNoInstance}})
+	p := startProxy(t, Options{Upstreams: []*url.URL{u}}, &fakeFilter{newErr: errNoInstance})
 	resp, _ := get(t, nil, p.URL()+"/")
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("status %d, want 503", resp.StatusCode)
@@ -491,8 +500,8 @@ func TestFilterUnavailable(t *testing.T) {
 func TestTLSSelfSignedHTTP2(t *testing.T) {
 	_, u := echoUpstream(t, "a")
 	f := &fakeFilter{}
-	p := startProxy(t, Options{Upstreams: []*url.URL{u}, Filter: f,
-		TLS: &TLSOptions{SelfSigned: true, Hosts: []string{"*.test", "10.1.2.3"}}})
+	p := startProxy(t, Options{Upstreams: []*url.URL{u},
+		TLS: &TLSOptions{SelfSigned: true, Hosts: []string{"*.test", "10.1.2.3"}}}, f)
 	if !strings.HasPrefix(p.URL(), "https://127.0.0.1:") {
 		t.Fatalf("URL %q", p.URL())
 	}
@@ -569,7 +578,7 @@ func TestStreamingIsNotBuffered(t *testing.T) {
 			}))
 			defer up.Close()
 			u, _ := url.Parse(up.URL)
-			o := Options{Upstreams: []*url.URL{u}, Filter: &fakeFilter{}}
+			o := Options{Upstreams: []*url.URL{u}}
 			c := http.DefaultClient
 			if tlsOn {
 				o.TLS = &TLSOptions{SelfSigned: true}
@@ -577,7 +586,7 @@ func TestStreamingIsNotBuffered(t *testing.T) {
 				defer tr.CloseIdleConnections()
 				c = &http.Client{Transport: tr}
 			}
-			p := startProxy(t, o)
+			p := startProxy(t, o, &fakeFilter{})
 			resp, err := c.Get(p.URL() + "/long-poll")
 			if err != nil {
 				t.Fatal(err)
@@ -600,7 +609,7 @@ func TestStreamingIsNotBuffered(t *testing.T) {
 func TestRequestBodyPassesThrough(t *testing.T) {
 	_, u := echoUpstream(t, "a")
 	f := &fakeFilter{}
-	p := startProxy(t, Options{Upstreams: []*url.URL{u}, Filter: f})
+	p := startProxy(t, Options{Upstreams: []*url.URL{u}}, f)
 	for _, size := range []int{0, 10, maxReplayBody, maxReplayBody + 1, 3 << 20} {
 		data := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
 		sum := sha256.Sum256(data)
@@ -644,7 +653,7 @@ func TestWebSocketUpgradePassesThrough(t *testing.T) {
 	}))
 	defer up.Close()
 	u, _ := url.Parse(up.URL)
-	p := startProxy(t, Options{Upstreams: []*url.URL{u}, Filter: &fakeFilter{}})
+	p := startProxy(t, Options{Upstreams: []*url.URL{u}}, &fakeFilter{})
 	conn, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -683,13 +692,14 @@ func adminGet(t *testing.T, p *Server, path string) string {
 func TestAdmin(t *testing.T) {
 	_, a := echoUpstream(t, "a")
 	_, b := echoUpstream(t, "b")
-	f := &fakeFilter{metrics: []Metric{
-		{Name: "wasmcustom.chips.cookies_rewritten", Kind: Counter, Value: 7},
-		{Name: "wasmhost_guest_failures_total", Kind: Counter, Labels: [][2]string{{"policy", "fail_open"}}, Value: 2},
-	}}
+	f := &fakeFilter{
+		stats:   host.Stats{Traps: 2},
+		policy:  host.FailOpen,
+		metrics: []host.Metric{{Name: "chips.cookies_rewritten", Kind: host.MetricCounter, Value: 7}},
+	}
 	cfg := `{"cookies":{"same_site":"None"},"affinity":{"enabled":true,"keys":["c2VjcmV0LWtleS0x","c2VjcmV0LWtleS0y"],"routing_header":"x-up"}}`
-	p := startProxy(t, Options{Upstreams: []*url.URL{a, b}, Filter: f, Admin: "127.0.0.1:0",
-		FilterConfig: []byte(cfg), Info: map[string]any{"wasm": "build/filter.wasm"}})
+	p := startProxy(t, Options{Upstreams: []*url.URL{a, b}, Admin: "127.0.0.1:0",
+		FilterConfig: []byte(cfg), Info: map[string]any{"wasm": "build/filter.wasm"}}, f)
 	get(t, nil, p.URL()+"/")
 
 	stats := adminGet(t, p, "/stats")
@@ -701,7 +711,7 @@ func TestAdmin(t *testing.T) {
 		"wasmhost_upstream_errors_total 0\n",
 		"wasmhost_local_responses_total 0\n",
 		"# TYPE wasmcustom_chips_cookies_rewritten counter\nwasmcustom_chips_cookies_rewritten 7\n",
-		`wasmhost_guest_failures_total{policy="fail_open"} 2` + "\n",
+		`wasmhost_guest_failures_total{policy="open"} 2` + "\n",
 	} {
 		if !strings.Contains(stats, want) {
 			t.Errorf("/stats lacks %q", want)
@@ -723,7 +733,7 @@ func TestAdmin(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &c); err != nil {
 		t.Fatal(err)
 	}
-	if c["listen"] != p.Addr() || c["wasm"] != "build/filter.wasm" || c["routing_header"] != DefaultRoutingHeader {
+	if c["listen"] != p.Addr() || c["wasm"] != "build/filter.wasm" || c["routing_header"] != config.DefaultRoutingHeader {
 		t.Errorf("/config %v", c)
 	}
 	keys := c["filter_config"].(map[string]any)["affinity"].(map[string]any)["keys"].([]any)
@@ -759,11 +769,12 @@ func TestGracefulShutdown(t *testing.T) {
 	}))
 	defer up.Close()
 	u, _ := url.Parse(up.URL)
-	s, err := New(Options{Listen: "127.0.0.1:0", Upstreams: []*url.URL{u}, Filter: &fakeFilter{}, Logger: quietLogger(),
+	s, err := New(Options{Listen: "127.0.0.1:0", Upstreams: []*url.URL{u}, Logger: quietLogger(),
 		Admin: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	(&fakeFilter{}).install(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ctx) }()
@@ -846,11 +857,11 @@ func TestUpstreamPathPrefix(t *testing.T) {
 func TestFilterResponseVerdicts(t *testing.T) {
 	_, u := echoUpstream(t, "a")
 	// The response callback replaces the upstream's response (as the failure policy's 503 does).
-	f := &fakeFilter{respVerdict: func(h [][2]string) Verdict {
-		return Verdict{Local: &LocalResponse{Status: 503, Headers: [][2]string{{"x-why", "policy"}}, Body: []byte("x")},
+	f := &fakeFilter{respVerdict: func(h [][2]string) host.Verdict {
+		return host.Verdict{Local: &host.LocalResponse{Status: 503, Headers: [][2]string{{"x-why", "policy"}}, Body: []byte("x")},
 			Err: errNoInstance}
 	}}
-	p := startProxy(t, Options{Upstreams: []*url.URL{u}, Filter: f, Admin: "127.0.0.1:0"})
+	p := startProxy(t, Options{Upstreams: []*url.URL{u}, Admin: "127.0.0.1:0"}, f)
 	resp, body := get(t, nil, p.URL()+"/")
 	if resp.StatusCode != 503 || string(body) != "x" || resp.Header.Get("X-Why") != "policy" ||
 		len(resp.Header["Set-Cookie"]) != 0 {
@@ -862,7 +873,7 @@ func TestFilterResponseVerdicts(t *testing.T) {
 
 	// A reset on the request path aborts the connection without a response.
 	f2 := &fakeFilter{reqReset: true}
-	p2 := startProxy(t, Options{Upstreams: []*url.URL{u}, Filter: f2})
+	p2 := startProxy(t, Options{Upstreams: []*url.URL{u}}, f2)
 	if resp, err := http.Get(p2.URL() + "/"); err == nil {
 		resp.Body.Close()
 		t.Errorf("reset stream answered %d", resp.StatusCode)
@@ -876,8 +887,10 @@ func TestFilterResponseVerdicts(t *testing.T) {
 func TestPrometheusHistogram(t *testing.T) {
 	var b bytes.Buffer
 	w := bufio.NewWriter(&b)
-	WritePrometheus(w, []Metric{{Name: "wasmcustom.h", Kind: Histogram, Count: 3, Sum: 12, Help: "a\nb"},
-		{Name: "l", Kind: Gauge, Labels: [][2]string{{"k", "a\"b\\c\nd"}}, Value: -1}})
+	writePrometheus(w, []sample{
+		{Metric: host.Metric{Name: "wasmcustom.h", Kind: host.MetricHistogram, Count: 3, Sum: 12}, Help: "a\nb"},
+		gauge("l", "", -1, [2]string{"k", "a\"b\\c\nd"}),
+	})
 	w.Flush()
 	want := "# HELP wasmcustom_h a\\nb\n# TYPE wasmcustom_h summary\nwasmcustom_h_sum 12\nwasmcustom_h_count 3\n" +
 		"# TYPE l gauge\nl{k=\"a\\\"b\\\\c\\nd\"} -1\n"

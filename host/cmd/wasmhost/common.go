@@ -11,8 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tidwall/gjson"
-
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 )
 
@@ -131,32 +130,58 @@ func readConfig(arg string) ([]byte, error) {
 	return b, nil
 }
 
-// pluginEnv builds the guest's environment (Envoy's vm_config.environment_variables): each --env is NAME (copied
-// from wasmhost's own environment, like Envoy's host_env_keys) or NAME=VALUE (like key_values). The variable the
-// configuration names in affinity.keys_env is passed on by itself when it is set, so a config that reads its keys
-// from the environment works without repeating the name.
-func pluginEnv(flags []string, config []byte, lookup func(string) (string, bool)) (map[string]string, error) {
-	env := map[string]string{}
-	if name := gjson.GetBytes(config, "affinity.keys_env").String(); name != "" {
-		if v, ok := lookup(name); ok {
-			env[name] = v
-		}
+// pluginSettings is the plugin's configuration as the command reads it: the document handed to the plugin, parsed
+// by the plugin's own parser, and the environment the plugin gets.
+type pluginSettings struct {
+	raw    []byte
+	config *config.Config
+	env    map[string]string
+}
+
+// readPluginSettings reads --config (see readConfig) and parses it with the filter's own parser, so that a bad
+// configuration is refused before the host starts, with the message the plugin would log, and the settings the
+// command needs (the routing header, the keys' environment variable) are the plugin's.
+//
+// The environment is Envoy's vm_config.environment_variables: each --env is NAME (copied from wasmhost's own
+// environment, like Envoy's host_env_keys) or NAME=VALUE (like key_values). The variable the configuration names in
+// affinity.keys_env is passed on by itself when it is set, so a config that reads its keys from the environment
+// works without repeating the name.
+func readPluginSettings(configArg string, envFlags []string, lookup func(string) (string, bool)) (pluginSettings, error) {
+	raw, err := readConfig(configArg)
+	if err != nil {
+		return pluginSettings{}, err
 	}
-	for _, f := range flags {
+	env := map[string]string{}
+	for _, f := range envFlags {
 		name, value, hasValue := strings.Cut(f, "=")
 		if name == "" {
-			return nil, fmt.Errorf("--env %q: want NAME or NAME=VALUE", f)
+			return pluginSettings{}, fmt.Errorf("--env %q: want NAME or NAME=VALUE", f)
 		}
 		if !hasValue {
 			v, ok := lookup(name)
 			if !ok {
-				return nil, fmt.Errorf("--env %s: not set in wasmhost's environment", name)
+				return pluginSettings{}, fmt.Errorf("--env %s: not set in wasmhost's environment", name)
 			}
 			value = v
 		}
 		env[name] = value
 	}
-	return env, nil
+	pluginLookup := func(name string) (string, bool) {
+		if v, ok := env[name]; ok {
+			return v, true
+		}
+		return lookup(name)
+	}
+	cfg, err := config.Parse(raw, pluginLookup)
+	if err != nil {
+		return pluginSettings{}, err
+	}
+	if name := cfg.Affinity.KeysEnv; name != "" {
+		if v, ok := pluginLookup(name); ok {
+			env[name] = v
+		}
+	}
+	return pluginSettings{raw: raw, config: cfg, env: env}, nil
 }
 
 // newHost creates the host and turns a failure into one line. When the plugin rejects its configuration, the

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
 )
@@ -362,7 +363,7 @@ func TestServeWithoutFilter(t *testing.T) {
 	if got := resp.Header.Get("Set-Cookie"); got != "a=1" {
 		t.Errorf("plain proxy changed the cookie: %q", got)
 	}
-	if got := resp.Header.Get(serve.DefaultRoutingHeader); got == "" {
+	if got := resp.Header.Get(config.DefaultRoutingHeader); got == "" {
 		t.Error("plain proxy does not add the default session header")
 	}
 	if !strings.Contains(out.String(), "filter:    none") {

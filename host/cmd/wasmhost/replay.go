@@ -7,7 +7,6 @@ import (
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/replay"
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
 )
 
 const replayHelp = `
@@ -73,15 +72,11 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
-	cfg, err := readConfig(*config)
+	plugin, err := readPluginSettings(*config, env, os.LookupEnv)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
-	penv, err := pluginEnv(env, cfg, os.LookupEnv)
-	if err != nil {
-		return fail(stderr, exitUsage, err)
-	}
-	h, err := newHost(ctx, host.Options{Module: module, PluginConfig: cfg, Env: penv, PoolSize: 1,
+	h, err := newHost(ctx, host.Options{Module: module, PluginConfig: plugin.raw, Env: plugin.env, PoolSize: 1,
 		CacheDir: *cacheDir, Logger: log})
 	if err != nil {
 		return fail(stderr, exitUsage, err)
@@ -91,7 +86,7 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
-	o.Filter = serve.NewHostFilter(h, host.FailClosed)
+	o.Filter = h
 	if err := o.RunAll(ctx, heads, stdout); err != nil {
 		return fail(stderr, exitFailure, err)
 	}

@@ -4,14 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
-
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/demo"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
@@ -65,127 +65,63 @@ func fileExists(path string) bool {
 // serveStarted, when set (by tests), is called with the running proxy once it listens.
 var serveStarted func(*serve.Server)
 
-func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("serve", serveHelp)
-	listen := fs.String("listen", "127.0.0.1:8443", "the proxy's listen `address`")
-	var upstreams stringList
-	fs.Var(&upstreams, "upstream", "an upstream `URL` (http://ip:port); repeat for several")
-	wasm := fs.String("wasm", "", "the filter module (`file`.wasm); none: proxy without filter, unless --config is\ngiven, which implies "+defaultFilterWasm)
-	config := fs.String("config", "", "the plugin configuration: a JSON `file`, or inline JSON when it starts with '{'")
-	tlsCert := fs.String("tls-cert", "", "TLS certificate `file` (PEM), with --tls-key")
-	tlsKey := fs.String("tls-key", "", "TLS private key `file` (PEM), with --tls-cert")
-	selfSigned := fs.Bool("tls-self-signed", false, "serve TLS with an in-memory self-signed certificate (ECDSA P-256, 24h) for\nlocalhost, 127.0.0.1, ::1 and every --tls-host")
-	var tlsHosts stringList
-	fs.Var(&tlsHosts, "tls-host", "an extra `name` for the self-signed certificate (\"*.test\", \"chat.test\"); repeatable")
-	admin := fs.String("admin", "", "the admin listener's `address` (/stats, /healthz, /config); none by default")
-	policy := fs.String("failure-policy", "closed", "what a stream gets when the plugin fails (`policy`): closed (503), open (unchanged)\nor reload (503 and a fresh instance), like Envoy's failure_policy")
-	pool := fs.Int("pool", 0, "plugin instances (VMs), like Envoy's worker threads; each carries any number of streams (`N`); 0: GOMAXPROCS")
-	cacheDir := fs.String("cache-dir", "", "keep compiled code in this `directory` for faster restarts")
-	sessionHeader := fs.String("session-header", "", "the stateful-session routing header `name` (default: the config's\naffinity.routing_header, else x-chips-upstream)")
-	downFor := fs.Duration("down-for", serve.DefaultDownFor, "how long an upstream that refused a connection stays out of rotation")
-	var env stringList
-	fs.Var(&env, "env", "pass an environment variable to the plugin: `NAME` (from wasmhost's environment) or NAME=VALUE; repeatable")
-	logLevel := fs.String("log-level", "info", "log `level` on stderr: debug (one line per request), info, warn or error")
-	demoMode := fs.Bool("demo", false, "start the embedded demo chat nodes and shop page as upstreams")
-	demoShop := fs.String("demo-shop", "127.0.0.1:8444", "with --demo: the demo shop's listen `address` (\"127.0.0.1:0\": any free port)")
-	if code, done := parseFlags(fs, args, stdout, stderr); done {
-		return code
-	}
+// serveFlags are serve's command line.
+type serveFlags struct {
+	listen, wasm, config, tlsCert, tlsKey, admin, policy, cacheDir, sessionHeader, logLevel, demoShop string
+	upstreams, tlsHosts, env                                                                          stringList
+	selfSigned, demo                                                                                  bool
+	pool                                                                                              int
+	downFor                                                                                           time.Duration
+}
 
-	usage := func(format string, args ...any) int {
-		code, _ := usageError(stderr, fs.Name(), format, args...)
+func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	f, code, done := parseServeFlags(args, stdout, stderr)
+	if done {
 		return code
 	}
-	switch {
-	case len(upstreams) == 0 && !*demoMode:
-		return usage("at least one --upstream is required (or --demo)")
-	case len(upstreams) > 0 && *demoMode:
-		return usage("--demo runs its own upstreams; drop --upstream")
-	case (*tlsCert == "") != (*tlsKey == ""):
-		return usage("--tls-cert and --tls-key go together")
-	case *tlsCert != "" && *selfSigned:
-		return usage("--tls-self-signed and --tls-cert/--tls-key are mutually exclusive")
-	case *config != "" && *wasm == "" && !fileExists(defaultFilterWasm):
-		return usage("--config needs --wasm (the configuration is the filter's; %s, the default, does not exist: run make build)", defaultFilterWasm)
-	case *pool < 0:
-		return usage("--pool: want 0 or more, got %d", *pool)
-	case *downFor <= 0:
-		return usage("--down-for: want a positive duration, got %v", *downFor)
+	usage := func(format string, args ...any) int {
+		code, _ := usageError(stderr, "wasmhost serve", format, args...)
+		return code
 	}
-	if *config != "" && *wasm == "" {
-		*wasm = defaultFilterWasm
-	}
-	fp, err := host.ParseFailurePolicy(*policy)
+	fp, err := host.ParseFailurePolicy(f.policy)
 	if err != nil {
-		return usage("--failure-policy: want closed, open or reload, got %q", *policy)
+		return usage("--failure-policy: want closed, open or reload, got %q", f.policy)
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := newLogger(stderr, f.logLevel)
 	if err != nil {
 		return usage("%v", err)
 	}
 	var upURLs []*url.URL
-	for _, u := range upstreams {
+	for _, u := range f.upstreams {
 		pu, err := parseUpstream(u)
 		if err != nil {
 			return usage("--upstream %q: %v", u, err)
 		}
 		upURLs = append(upURLs, pu)
 	}
-
-	cfg, err := readConfig(*config)
+	plugin, err := readPluginSettings(f.config, f.env, os.LookupEnv)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
-	routing := *sessionHeader
+	routing := f.sessionHeader
 	if routing == "" {
-		routing = gjson.GetBytes(cfg, "affinity.routing_header").String()
-	}
-	if routing == "" {
-		routing = serve.DefaultRoutingHeader
+		routing = plugin.config.Affinity.RoutingHeader
 	}
 
-	info := map[string]any{"failure_policy": fp.String(), "log_level": *logLevel}
+	info := map[string]any{"failure_policy": fp.String(), "log_level": f.logLevel}
 	var filter serve.Filter
-	if *wasm != "" {
-		module, err := readModule(*wasm)
-		if err != nil {
-			return fail(stderr, exitUsage, err)
-		}
-		penv, err := pluginEnv(env, cfg, os.LookupEnv)
-		if err != nil {
-			return fail(stderr, exitUsage, err)
-		}
-		h, err := newHost(ctx, host.Options{Module: module, PluginConfig: cfg, Env: penv, PoolSize: *pool,
-			CacheDir: *cacheDir, FailurePolicy: fp, Logger: log})
+	if f.wasm != "" {
+		h, err := startFilterHost(ctx, f, plugin, fp, log, info)
 		if err != nil {
 			return fail(stderr, exitUsage, err)
 		}
 		defer h.Close(context.Background())
-		filter = serve.NewHostFilter(h, fp)
-		envNames := make([]string, 0, len(penv))
-		for k := range penv {
-			envNames = append(envNames, k)
-		}
-		info["wasm"] = *wasm
-		info["pool"] = *pool
-		info["plugin_env"] = envNames // names only: values may be keys
-		if *cacheDir != "" {
-			info["cache_dir"] = *cacheDir
-		}
-	}
-
-	var tlsOpts *serve.TLSOptions
-	switch {
-	case *tlsCert != "":
-		tlsOpts = &serve.TLSOptions{CertFile: *tlsCert, KeyFile: *tlsKey}
-	case *selfSigned || *demoMode:
-		// The demo's shop is HTTPS, and Secure or Partitioned cookies need a secure chat origin too.
-		tlsOpts = &serve.TLSOptions{SelfSigned: true, Hosts: append(tlsHosts, demoChatHost)}
+		filter = h
 	}
 
 	var d *demo.Demo
-	if *demoMode {
-		d, err = demo.Start(ctx, demo.Options{Logger: log, ShopAddr: *demoShop})
+	if f.demo {
+		d, err = demo.Start(ctx, demo.Options{Logger: log, ShopAddr: f.demoShop})
 		if err != nil {
 			return fail(stderr, exitFailure, err)
 		}
@@ -201,16 +137,16 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 
 	srv, err := serve.New(serve.Options{
-		Listen:        *listen,
+		Listen:        f.listen,
 		Upstreams:     upURLs,
 		Filter:        filter,
-		TLS:           tlsOpts,
-		Admin:         *admin,
+		TLS:           f.tlsOptions(),
+		Admin:         f.admin,
 		RoutingHeader: routing,
-		DownFor:       *downFor,
+		DownFor:       f.downFor,
 		Logger:        log,
 		Info:          info,
-		FilterConfig:  cfg,
+		FilterConfig:  plugin.raw,
 	})
 	if err != nil {
 		return fail(stderr, exitFailure, err)
@@ -221,7 +157,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return fail(stderr, exitFailure, err)
 		}
 	}
-	printBanner(stdout, srv, upURLs, *wasm, routing, d)
+	printBanner(stdout, srv, upURLs, f.wasm, routing, d)
 	if serveStarted != nil {
 		serveStarted(srv)
 	}
@@ -230,6 +166,95 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	log.Info("wasmhost: stopped")
 	return exitOK
+}
+
+// parseServeFlags parses and checks serve's flags. done reports that the command must stop with code: after --help,
+// or on a usage error (printed).
+func parseServeFlags(args []string, stdout, stderr io.Writer) (f *serveFlags, code int, done bool) {
+	f = &serveFlags{}
+	fs := newFlagSet("serve", serveHelp)
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8443", "the proxy's listen `address`")
+	fs.Var(&f.upstreams, "upstream", "an upstream `URL` (http://ip:port); repeat for several")
+	fs.StringVar(&f.wasm, "wasm", "", "the filter module (`file`.wasm); none: proxy without filter, unless --config is\ngiven, which implies "+defaultFilterWasm)
+	fs.StringVar(&f.config, "config", "", "the plugin configuration: a JSON `file`, or inline JSON when it starts with '{'")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM), with --tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key `file` (PEM), with --tls-cert")
+	fs.BoolVar(&f.selfSigned, "tls-self-signed", false, "serve TLS with an in-memory self-signed certificate (ECDSA P-256, 24h) for\nlocalhost, 127.0.0.1, ::1 and every --tls-host")
+	fs.Var(&f.tlsHosts, "tls-host", "an extra `name` for the self-signed certificate (\"*.test\", \"chat.test\"); repeatable")
+	fs.StringVar(&f.admin, "admin", "", "the admin listener's `address` (/stats, /healthz, /config); none by default")
+	fs.StringVar(&f.policy, "failure-policy", "closed", "what a stream gets when the plugin fails (`policy`): closed (503), open (unchanged)\nor reload (503 and a fresh instance), like Envoy's failure_policy")
+	fs.IntVar(&f.pool, "pool", 0, "plugin instances (VMs), like Envoy's worker threads; each carries any number of streams (`N`); 0: GOMAXPROCS")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this `directory` for faster restarts")
+	fs.StringVar(&f.sessionHeader, "session-header", "", "the stateful-session routing header `name` (default: the config's\naffinity.routing_header, else "+config.DefaultRoutingHeader+")")
+	fs.DurationVar(&f.downFor, "down-for", serve.DefaultDownFor, "how long an upstream that refused a connection stays out of rotation")
+	fs.Var(&f.env, "env", "pass an environment variable to the plugin: `NAME` (from wasmhost's environment) or NAME=VALUE; repeatable")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level` on stderr: debug (one line per request), info, warn or error")
+	fs.BoolVar(&f.demo, "demo", false, "start the embedded demo chat nodes and shop page as upstreams")
+	fs.StringVar(&f.demoShop, "demo-shop", "127.0.0.1:8444", "with --demo: the demo shop's listen `address` (\"127.0.0.1:0\": any free port)")
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return nil, code, true
+	}
+	usage := func(format string, args ...any) (*serveFlags, int, bool) {
+		code, _ := usageError(stderr, fs.Name(), format, args...)
+		return nil, code, true
+	}
+	switch {
+	case len(f.upstreams) == 0 && !f.demo:
+		return usage("at least one --upstream is required (or --demo)")
+	case len(f.upstreams) > 0 && f.demo:
+		return usage("--demo runs its own upstreams; drop --upstream")
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return usage("--tls-cert and --tls-key go together")
+	case f.tlsCert != "" && f.selfSigned:
+		return usage("--tls-self-signed and --tls-cert/--tls-key are mutually exclusive")
+	case f.config != "" && f.wasm == "" && !fileExists(defaultFilterWasm):
+		return usage("--config needs --wasm (the configuration is the filter's; %s, the default, does not exist: run make build)", defaultFilterWasm)
+	case f.pool < 0:
+		return usage("--pool: want 0 or more, got %d", f.pool)
+	case f.downFor <= 0:
+		return usage("--down-for: want a positive duration, got %v", f.downFor)
+	}
+	if f.config != "" && f.wasm == "" {
+		f.wasm = defaultFilterWasm
+	}
+	return f, exitOK, false
+}
+
+// startFilterHost starts the host that runs the filter on every stream, and records in info what /config shows of it.
+func startFilterHost(ctx context.Context, f *serveFlags, plugin pluginSettings, fp host.FailurePolicy, log *slog.Logger,
+	info map[string]any) (*host.Host, error) {
+	module, err := readModule(f.wasm)
+	if err != nil {
+		return nil, err
+	}
+	h, err := newHost(ctx, host.Options{Module: module, PluginConfig: plugin.raw, Env: plugin.env, PoolSize: f.pool,
+		CacheDir: f.cacheDir, FailurePolicy: fp, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	envNames := make([]string, 0, len(plugin.env))
+	for k := range plugin.env {
+		envNames = append(envNames, k)
+	}
+	info["wasm"] = f.wasm
+	info["pool"] = f.pool
+	info["plugin_env"] = envNames // names only: values may be keys
+	if f.cacheDir != "" {
+		info["cache_dir"] = f.cacheDir
+	}
+	return h, nil
+}
+
+// tlsOptions is the proxy's TLS: from files, self-signed, or none.
+func (f *serveFlags) tlsOptions() *serve.TLSOptions {
+	switch {
+	case f.tlsCert != "":
+		return &serve.TLSOptions{CertFile: f.tlsCert, KeyFile: f.tlsKey}
+	case f.selfSigned || f.demo:
+		// The demo's shop is HTTPS, and Secure or Partitioned cookies need a secure chat origin too.
+		return &serve.TLSOptions{SelfSigned: true, Hosts: append(f.tlsHosts, demoChatHost)}
+	}
+	return nil
 }
 
 // demoChatHost is the name the demo's shop page uses for the chat (this proxy): *.localhost resolves to loopback

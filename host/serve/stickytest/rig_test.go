@@ -150,7 +150,7 @@ func newProxy(t *testing.T, ups []*upstream, config string, clk *clock) *proxy {
 	p.srv, err = serve.New(serve.Options{
 		Listen:    "127.0.0.1:0",
 		Upstreams: urls,
-		Filter:    serve.NewHostFilter(p.host, host.FailClosed),
+		Filter:    p.host,
 		TLS:       &serve.TLSOptions{SelfSigned: true},
 		Logger:    logger,
 	})
