@@ -54,7 +54,7 @@ fuzz:
 		done; \
 	done
 
-## bench: the side-by-side benchmarks, the 1,000,000-stream soak and BENCHMARKS.md (about 5 minutes on 2 cores)
+## bench: the side-by-side benchmarks, the 1,000,000-stream soak, the V8 runs (Node) and BENCHMARKS.md (about 6 minutes on 2 cores)
 # The benchmark binary runs BENCHCOUNT times in a row rather than with -count, which would repeat each benchmark
 # back to back: this way the two sides of every pair alternate.
 BENCHCOUNT  ?= 6
@@ -64,6 +64,7 @@ BENCHBIN     = $(BENCHDIR)/bench.test
 BUILD_CMD    = $(GO) test -c -o $(BENCHBIN) ./bench/
 BENCH_CMD    = $(BENCHBIN) -test.run='^$$' -test.bench=. -test.benchmem -test.timeout=30m -latencies=$(BENCHDIR)/latencies.json
 SOAK_CMD     = CHIPS_SOAK=1 $(BENCHBIN) -test.run='^TestSoak$$' -test.v -test.timeout=30m -soak.out=$(BENCHDIR)/soak.json
+V8_CMD       = CHIPS_V8=1 $(BENCHBIN) -test.run='^TestV8$$' -test.v -test.timeout=30m -v8.out=$(BENCHDIR)/v8.json
 PROFILE_CMD  = $(BENCHBIN) -test.run='^$$' -test.bench='FilterCost/guest=filter$$' -test.benchtime=100000x -test.cpuprofile=$(BENCHDIR)/filter.cpu
 PPROF_CMD    = $(GO) tool pprof -top -nodecount=20 $(BENCHBIN) $(BENCHDIR)/filter.cpu
 BSTAT_CMD    = $(GO) run $(BENCHSTAT) $(BENCHDIR)/bench.txt
@@ -77,13 +78,14 @@ bench: filter
 		$(BENCH_CMD) >> $(BENCHDIR)/bench.txt || { tail -n 30 $(BENCHDIR)/bench.txt; exit 1; }; \
 	done
 	$(SOAK_CMD)
+	$(V8_CMD)
 	$(PROFILE_CMD) > /dev/null
 	$(PPROF_CMD) 2>/dev/null | sed -n '/flat%/,$$p' > $(BENCHDIR)/profile.txt
 	$(BSTAT_CMD) > $(BENCHDIR)/benchstat.txt
-	$(GO) run ./bench/cmd/benchreport -bench $(BENCHDIR)/bench.txt -soak $(BENCHDIR)/soak.json \
+	$(GO) run ./bench/cmd/benchreport -bench $(BENCHDIR)/bench.txt -soak $(BENCHDIR)/soak.json -v8 $(BENCHDIR)/v8.json \
 		-latencies $(BENCHDIR)/latencies.json -benchstat $(BENCHDIR)/benchstat.txt -profile $(BENCHDIR)/profile.txt \
 		-notes bench/analysis.md -out BENCHMARKS.md -chart bench/serve-latency.png \
-		-cmd "$(BUILD_CMD)" -cmd "$(BENCH_CMD)   # $(BENCHCOUNT) times" -cmd "$(SOAK_CMD)" \
+		-cmd "$(BUILD_CMD)" -cmd "$(BENCH_CMD)   # $(BENCHCOUNT) times" -cmd "$(SOAK_CMD)" -cmd "$(V8_CMD)" \
 		-cmd "$(PROFILE_CMD)" -cmd "$(PPROF_CMD)" -cmd "$(BSTAT_CMD)"
 
 ## oci: the Wasm OCI artifact as an image layout in build/oci (IMAGE=registry/repo:tag also pushes it)

@@ -11,10 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/cookie"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
@@ -89,6 +92,35 @@ func BenchmarkFilterCost(b *testing.B) {
 	b.Run("guest=filter", func(b *testing.B) {
 		benchHost(b, NewHost(b, FilterModule(b), 1), req, resp)
 	})
+	b.Run("guest=filter-affinity", func(b *testing.B) {
+		h, affReq := affinityHost(b)
+		benchHost(b, h, affReq, resp)
+	})
+}
+
+// affinityHost starts the filter with the affinity configuration and returns it with AffinityRequest.
+func affinityHost(tb testing.TB) (*host.Host, [][2]string) {
+	tb.Helper()
+	cfg, data := AffinityConfig(tb)
+	req, err := AffinityRequest(cfg, time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return newHostCtx(tb, context.Background(), FilterModule(tb), 1, data), req
+}
+
+// AffinityConfig reads and parses AffinityConfigPath.
+func AffinityConfig(tb testing.TB) (*config.Config, []byte) {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join(testwasm.RepoRoot(), AffinityConfigPath))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := config.Parse(data, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg, data
 }
 
 func benchHost(b *testing.B, h *host.Host, req, resp [][2]string) {
@@ -215,5 +247,52 @@ func TestChatStreamRewritten(t *testing.T) {
 			!strings.HasSuffix(c, "; Partitioned") || !strings.Contains(c, "Secure") {
 			t.Errorf("cookie %d = %q, want %q made CHIPS-ready", i, c, ChatCookies[i])
 		}
+	}
+}
+
+// TestAffinityStreamRefreshed checks what the affinity row measures: the request's token is honoured (the routing
+// header names the pinned upstream, the cookie is hidden from it) and the response refreshes it.
+func TestAffinityStreamRefreshed(t *testing.T) {
+	cfg, _ := AffinityConfig(t)
+	h, req := affinityHost(t)
+	s, err := h.NewStream(context.Background(), hostStreamInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := s.OnRequestHeaders(req, true); v.Err != nil || v.Local != nil {
+		t.Fatalf("request headers: %+v", v)
+	}
+	a := &cfg.Affinity
+	var route string
+	for _, kv := range s.RequestHeaders() {
+		switch {
+		case kv[0] == a.RoutingHeader:
+			route = kv[1]
+		case kv[0] == "cookie" && strings.Contains(kv[1], a.CookieName):
+			t.Errorf("the affinity cookie reached the upstream: %q", kv[1])
+		}
+	}
+	if got, err := affinity.DecodeRoutingValue(route); err != nil || got != ChatUpstreamAddress {
+		t.Fatalf("routing header %q = %q, %v; want %s", a.RoutingHeader, got, err, ChatUpstreamAddress)
+	}
+	s.SetUpstreamAddress(ChatUpstreamAddress)
+	if v := s.OnResponseHeaders(ChatResponse(), false); v.Err != nil || v.Local != nil {
+		t.Fatalf("response headers: %+v", v)
+	}
+	refreshed := 0
+	for _, kv := range s.ResponseHeaders() {
+		if kv[0] != "set-cookie" || !strings.HasPrefix(kv[1], a.CookieName+"=") {
+			continue
+		}
+		value, _, _ := strings.Cut(strings.TrimPrefix(kv[1], a.CookieName+"="), ";")
+		tok, err := a.Sealer.Open(value, a.CookieName)
+		if err != nil || tok.Upstream != ChatUpstreamAddress || time.Since(tok.LastSeen) > time.Minute {
+			t.Errorf("refreshed token %+v, %v: want %s seen now", tok, err, ChatUpstreamAddress)
+		}
+		refreshed++
+	}
+	if refreshed != 1 {
+		t.Fatalf("response headers %q: want one refreshed affinity cookie", s.ResponseHeaders())
 	}
 }

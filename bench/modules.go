@@ -72,16 +72,17 @@ func CacheDir() string { return testwasm.CacheDir() }
 // the test ends.
 func NewHost(tb testing.TB, module []byte, poolSize int) *host.Host {
 	tb.Helper()
-	return newHostCtx(tb, context.Background(), module, poolSize)
+	return newHostCtx(tb, context.Background(), module, poolSize, nil)
 }
 
-func newHostCtx(tb testing.TB, ctx context.Context, module []byte, poolSize int) *host.Host {
+func newHostCtx(tb testing.TB, ctx context.Context, module []byte, poolSize int, pluginConfig []byte) *host.Host {
 	tb.Helper()
 	h, err := host.New(ctx, host.Options{
-		Module:   module,
-		PoolSize: poolSize,
-		CacheDir: CacheDir(),
-		Logger:   Discard(),
+		Module:       module,
+		PoolSize:     poolSize,
+		PluginConfig: pluginConfig,
+		CacheDir:     CacheDir(),
+		Logger:       Discard(),
 	})
 	if err != nil {
 		tb.Fatalf("bench: %v", err)
@@ -90,10 +91,13 @@ func newHostCtx(tb testing.TB, ctx context.Context, module []byte, poolSize int)
 	return h
 }
 
+// hostStreamInfo is the downstream connection of every benchmark stream.
+var hostStreamInfo = host.StreamInfo{SourceAddress: "192.0.2.7:51234", Protocol: "HTTP/1.1", TLS: true}
+
 // RunStream runs one chat stream through h: request headers, upstream address, response headers, Close. It
 // returns the response headers the filter left, valid until the next stream.
 func RunStream(ctx context.Context, h *host.Host, req, resp [][2]string) ([][2]string, error) {
-	s, err := h.NewStream(ctx, host.StreamInfo{SourceAddress: "192.0.2.7:51234", Protocol: "HTTP/1.1", TLS: true})
+	s, err := h.NewStream(ctx, hostStreamInfo)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +105,7 @@ func RunStream(ctx context.Context, h *host.Host, req, resp [][2]string) ([][2]s
 	if v := s.OnRequestHeaders(req, true); v.Err != nil || v.Local != nil {
 		return nil, fmt.Errorf("bench: request headers: %+v", v)
 	}
-	s.SetUpstreamAddress("10.0.0.2:8080")
+	s.SetUpstreamAddress(ChatUpstreamAddress)
 	if v := s.OnResponseHeaders(resp, false); v.Err != nil || v.Local != nil {
 		return nil, fmt.Errorf("bench: response headers: %+v", v)
 	}

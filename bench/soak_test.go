@@ -21,7 +21,7 @@ func TestSoak(t *testing.T) {
 		streams, warm = 1_000_000, 50_000
 	}
 	var probe MemoryProbe
-	h := newHostCtx(t, probe.Context(context.Background()), FilterModule(t), 1)
+	h := newHostCtx(t, probe.Context(context.Background()), FilterModule(t), 1, nil)
 	req, resp := ChatRequest(), ChatResponse()
 	ctx := context.Background()
 	guestMem := func() uint64 {

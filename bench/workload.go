@@ -3,6 +3,10 @@ package bench
 import (
 	"net/http"
 	"strconv"
+	"time"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 )
 
 // ChatCookies are the Set-Cookie values of a typical chat-server response: CometD's browser cookie, a servlet
@@ -74,4 +78,28 @@ func ChatUpstream() http.Handler {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(chatBody)
 	})
+}
+
+// ChatUpstreamAddress is the upstream host that serves every benchmark stream (property upstream.address).
+const ChatUpstreamAddress = "10.0.0.2:8080"
+
+// AffinityConfigPath is the affinity configuration the benchmarks run: testdata/config/affinity.json, affinity on
+// with its defaults (refresh interval one minute, idle limit thirty minutes) and the test key.
+const AffinityConfigPath = "testdata/config/affinity.json"
+
+// AffinityRequest is ChatRequest carrying, as a second cookie header, the affinity cookie of a client pinned to
+// ChatUpstreamAddress an hour before now and last seen ten minutes before now: honoured, and stale enough that
+// every response refreshes it. A stream thus opens one token, reads upstream.address and seals one token, the
+// whole affinity path. The token stays valid for twenty minutes after now.
+func AffinityRequest(cfg *config.Config, now time.Time) ([][2]string, error) {
+	a := &cfg.Affinity
+	value, err := a.Sealer.Seal(affinity.Token{
+		Upstream: ChatUpstreamAddress,
+		Issued:   now.Add(-time.Hour),
+		LastSeen: now.Add(-10 * time.Minute),
+	}, a.CookieName)
+	if err != nil {
+		return nil, err
+	}
+	return append(ChatRequest(), [2]string{"cookie", a.CookieName + "=" + value}), nil
 }

@@ -23,15 +23,16 @@ import (
 )
 
 type options struct {
-	bench, soak, latencies, benchstat, profile, notes string
-	out, chart                                        string
-	commands                                          []string
+	bench, soak, v8, latencies, benchstat, profile, notes string
+	out, chart                                            string
+	commands                                              []string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.bench, "bench", "", "raw `go test -bench` output (required)")
 	flag.StringVar(&o.soak, "soak", "", "JSON written by TestSoak -soak.out")
+	flag.StringVar(&o.v8, "v8", "", "JSON written by TestV8 -v8.out")
 	flag.StringVar(&o.latencies, "latencies", "", "JSON written by BenchmarkServe -latencies")
 	flag.StringVar(&o.benchstat, "benchstat", "", "benchstat's output, included as is")
 	flag.StringVar(&o.profile, "profile", "", "`go tool pprof -top` output, included as is")
@@ -79,6 +80,17 @@ func run(o options) error {
 			return fmt.Errorf("benchreport: %s: %w", o.soak, err)
 		}
 		in.Soak = &s
+	}
+	if o.v8 != "" {
+		b, err := os.ReadFile(o.v8)
+		if err != nil {
+			return fmt.Errorf("benchreport: %w", err)
+		}
+		var v bench.V8Result
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("benchreport: %s: %w", o.v8, err)
+		}
+		in.V8 = &v
 	}
 	for _, t := range []struct {
 		path string
