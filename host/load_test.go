@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -112,7 +113,7 @@ func TestParseFailurePolicy(t *testing.T) {
 func TestLifecycleOrder(t *testing.T) {
 	h, rec := newHost(t, Options{Module: wat(t, "lifecycle")})
 	startup := []string{"_initialize", "context_create root", "vm_start", "configure"}
-	if got := guestLines(rec); !slicesEqual(got, startup) {
+	if got := guestLines(rec); !slices.Equal(got, startup) {
 		t.Fatalf("start-up = %q, want %q", got, startup)
 	}
 	s := newStream(t, h)
@@ -122,7 +123,7 @@ func TestLifecycleOrder(t *testing.T) {
 	s.OnResponseBody([]byte("b"), true)
 	s.Close()
 	want := append(startup, "context_create stream", "request_headers", "request_body", "response_headers", "response_body", "log", "done", "delete")
-	if got := guestLines(rec); !slicesEqual(got, want) {
+	if got := guestLines(rec); !slices.Equal(got, want) {
 		t.Fatalf("calls = %q\nwant    %q", got, want)
 	}
 
@@ -131,7 +132,7 @@ func TestLifecycleOrder(t *testing.T) {
 	s = newStream(t, h)
 	s.Close()
 	want = append(want, "context_create stream", "log", "done", "delete")
-	if got := guestLines(rec); !slicesEqual(got, want) {
+	if got := guestLines(rec); !slices.Equal(got, want) {
 		t.Fatalf("calls = %q\nwant    %q", got, want)
 	}
 }
@@ -145,18 +146,6 @@ func guestLines(rec *logRecorder) []string {
 		}
 	}
 	return out
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
