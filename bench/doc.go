@@ -2,4 +2,7 @@
 // runner, the filter against a no-op guest, the native rewriter, the proxy with and without the filter, start-up
 // with and without the compilation cache, and a soak of one instance. `make bench` runs everything and writes
 // BENCHMARKS.md with bench/cmd/benchreport.
+//
+// The benchmarks and their helpers are test files; the package itself holds only the result types benchreport
+// reads, so the report links neither the host nor package testing.
 package bench

@@ -5,21 +5,32 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 )
 
-// adminHandler serves the admin listener: /stats (Prometheus text exposition 0.0.4), /healthz and /config.
+// adminHandler serves the admin listener: /stats (Prometheus text exposition 0.0.4), /healthz and /config, and Go's
+// profiler under /debug/pprof/ when Options.Pprof is set.
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats", s.handleStats)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /config", s.handleConfig)
+	pages := "/stats /healthz /config"
+	if s.opts.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		pages += " /debug/pprof/"
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprint(w, "wasmhost admin: /stats /healthz /config\n")
+		fmt.Fprintf(w, "wasmhost admin: %s\n", pages)
 	})
 	return mux
 }

@@ -65,6 +65,9 @@ type Options struct {
 	Info map[string]any
 	// FilterConfig is the filter's configuration JSON, shown on /config with secrets (such as affinity keys) masked.
 	FilterConfig []byte
+	// Pprof adds Go's profiler (/debug/pprof/) to the admin listener, to profile the proxy under load. Off by
+	// default: a profile shows everything the process does.
+	Pprof bool
 }
 
 // Server is a running proxy with its listeners bound.
@@ -106,6 +109,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.DownFor <= 0 {
 		o.DownFor = DefaultDownFor
+	}
+	if o.Pprof && o.Admin == "" {
+		return nil, errors.New("serve: pprof needs the admin listener")
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout

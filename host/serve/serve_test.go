@@ -898,3 +898,23 @@ func TestPrometheusHistogram(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// The profiler is on the admin listener only when asked for, and never without one.
+func TestPprofOnAdmin(t *testing.T) {
+	_, u := echoUpstream(t, "a")
+	for _, on := range []bool{false, true} {
+		p := startProxy(t, Options{Upstreams: []*url.URL{u}, Admin: "127.0.0.1:0", Pprof: on})
+		resp, err := http.Get(p.AdminURL() + "/debug/pprof/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; resp.StatusCode != want {
+			t.Errorf("pprof %v: /debug/pprof/cmdline answered %d, want %d", on, resp.StatusCode, want)
+		}
+	}
+	if _, err := New(Options{Listen: "127.0.0.1:0", Upstreams: []*url.URL{u}, Pprof: true}); err == nil ||
+		err.Error() != "serve: pprof needs the admin listener" {
+		t.Errorf("pprof without admin: %v", err)
+	}
+}

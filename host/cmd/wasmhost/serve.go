@@ -21,7 +21,7 @@ const serveHelp = `
 Usage: wasmhost serve --listen ADDR --upstream URL [--upstream URL]... [--wasm F] [--config C]
                       [--tls-cert F --tls-key F | --tls-self-signed] [--admin ADDR]
                       [--failure-policy closed|open|reload] [--pool N] [--cache-dir D]
-                      [--session-header NAME] [--log-level debug|info|warn] [--demo]
+                      [--session-header NAME] [--log-level debug|info|warn] [--pprof] [--demo]
 
 A reverse proxy that runs the filter on every stream, the way Envoy runs it before envoy.http.stateful_session and
 the router: HTTP/1.1, and HTTP/2 when TLS is on; request bodies and responses are streamed (long-polls are never
@@ -37,7 +37,8 @@ Without --wasm it is the same proxy with no filter, for side-by-side comparisons
 configuration's affinity.routing_header, else x-chips-upstream.
 
 Admin listener (--admin): /stats (Prometheus text: the plugin's metrics as wasmcustom_*, the host's and the proxy's
-counters), /healthz, /config (the effective configuration, secrets masked).
+counters), /healthz, /config (the effective configuration, secrets masked), and with --pprof Go's profiler under
+/debug/pprof/ (e.g. go tool pprof http://127.0.0.1:9901/debug/pprof/profile?seconds=10 while under load).
 
 --demo starts the embedded demo instead of real upstreams: three chat nodes that imitate a CometD chat server, and a
 shop page on another site that embeds the chat through this proxy (TLS is then on; self-signed unless given).
@@ -69,7 +70,7 @@ var serveStarted func(*serve.Server)
 type serveFlags struct {
 	listen, wasm, config, tlsCert, tlsKey, admin, policy, cacheDir, sessionHeader, logLevel, demoShop string
 	upstreams, tlsHosts, env                                                                          stringList
-	selfSigned, demo                                                                                  bool
+	selfSigned, demo, pprof                                                                           bool
 	pool                                                                                              int
 	downFor                                                                                           time.Duration
 }
@@ -147,6 +148,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		Logger:        log,
 		Info:          info,
 		FilterConfig:  plugin.raw,
+		Pprof:         f.pprof,
 	})
 	if err != nil {
 		return fail(stderr, exitFailure, err)
@@ -182,6 +184,7 @@ func parseServeFlags(args []string, stdout, stderr io.Writer) (f *serveFlags, co
 	fs.BoolVar(&f.selfSigned, "tls-self-signed", false, "serve TLS with an in-memory self-signed certificate (ECDSA P-256, 24h) for\nlocalhost, 127.0.0.1, ::1 and every --tls-host")
 	fs.Var(&f.tlsHosts, "tls-host", "an extra `name` for the self-signed certificate (\"*.test\", \"chat.test\"); repeatable")
 	fs.StringVar(&f.admin, "admin", "", "the admin listener's `address` (/stats, /healthz, /config); none by default")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler on the admin listener (/debug/pprof/), to profile the proxy under load")
 	fs.StringVar(&f.policy, "failure-policy", "closed", "what a stream gets when the plugin fails (`policy`): closed (503), open (unchanged)\nor reload (503 and a fresh instance), like Envoy's failure_policy")
 	fs.IntVar(&f.pool, "pool", 0, "plugin instances (VMs), like Envoy's worker threads; each carries any number of streams (`N`); 0: GOMAXPROCS")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this `directory` for faster restarts")
@@ -209,6 +212,8 @@ func parseServeFlags(args []string, stdout, stderr io.Writer) (f *serveFlags, co
 		return usage("--tls-self-signed and --tls-cert/--tls-key are mutually exclusive")
 	case f.config != "" && f.wasm == "" && !fileExists(defaultFilterWasm):
 		return usage("--config needs --wasm (the configuration is the filter's; %s, the default, does not exist: run make build)", defaultFilterWasm)
+	case f.pprof && f.admin == "":
+		return usage("--pprof needs --admin (the profiler is served on the admin listener)")
 	case f.pool < 0:
 		return usage("--pool: want 0 or more, got %d", f.pool)
 	case f.downFor <= 0:
