@@ -63,6 +63,7 @@ BENCHDIR     = $(BUILD)/bench
 BENCHBIN     = $(BENCHDIR)/bench.test
 BUILD_CMD    = $(GO) test -c -o $(BENCHBIN) ./bench/
 BENCH_CMD    = $(BENCHBIN) -test.run='^$$' -test.bench=. -test.benchmem -test.timeout=30m -latencies=$(BENCHDIR)/latencies.json
+PROC_CMD     = $(BENCHBIN) -test.run='^$$' -test.bench='^BenchmarkServeProcess$$' -test.benchtime=20000x -serve.process
 SOAK_CMD     = CHIPS_SOAK=1 $(BENCHBIN) -test.run='^TestSoak$$' -test.v -test.timeout=30m -soak.out=$(BENCHDIR)/soak.json
 V8_CMD       = CHIPS_V8=1 $(BENCHBIN) -test.run='^TestV8$$' -test.v -test.timeout=30m -v8.out=$(BENCHDIR)/v8.json
 PROFILE_CMD  = $(BENCHBIN) -test.run='^$$' -test.bench='FilterCost/guest=filter$$' -test.benchtime=100000x -test.cpuprofile=$(BENCHDIR)/filter.cpu
@@ -76,6 +77,8 @@ bench: filter
 	@for i in $$(seq $(BENCHCOUNT)); do \
 		echo "$(BENCH_CMD)   # run $$i of $(BENCHCOUNT)"; \
 		$(BENCH_CMD) >> $(BENCHDIR)/bench.txt || { tail -n 30 $(BENCHDIR)/bench.txt; exit 1; }; \
+		echo "$(PROC_CMD)   # run $$i of $(BENCHCOUNT)"; \
+		$(PROC_CMD) >> $(BENCHDIR)/bench.txt || { tail -n 30 $(BENCHDIR)/bench.txt; exit 1; }; \
 	done
 	$(SOAK_CMD)
 	$(V8_CMD)
@@ -85,7 +88,7 @@ bench: filter
 	$(GO) run ./bench/cmd/benchreport -bench $(BENCHDIR)/bench.txt -soak $(BENCHDIR)/soak.json -v8 $(BENCHDIR)/v8.json \
 		-latencies $(BENCHDIR)/latencies.json -benchstat $(BENCHDIR)/benchstat.txt -profile $(BENCHDIR)/profile.txt \
 		-notes bench/analysis.md -out BENCHMARKS.md -chart bench/serve-latency.png \
-		-cmd "$(BUILD_CMD)" -cmd "$(BENCH_CMD)   # $(BENCHCOUNT) times" -cmd "$(SOAK_CMD)" -cmd "$(V8_CMD)" \
+		-cmd "$(BUILD_CMD)" -cmd "$(BENCH_CMD)   # $(BENCHCOUNT) times" -cmd "$(PROC_CMD)   # after each of them" -cmd "$(SOAK_CMD)" -cmd "$(V8_CMD)" \
 		-cmd "$(PROFILE_CMD)" -cmd "$(PPROF_CMD)" -cmd "$(BSTAT_CMD)"
 
 ## oci: the Wasm OCI artifact as an image layout in build/oci (IMAGE=registry/repo:tag also pushes it)

@@ -174,6 +174,9 @@ func TestMain(m *testing.M) {
 	if serveState != nil {
 		serveState.close()
 	}
+	if procsState != nil {
+		procsState.close()
+	}
 	if *latenciesOut != "" && len(latencies) > 0 {
 		if err := mergeLatencies(repoPath(*latenciesOut), latencies); err != nil {
 			fmt.Fprintln(os.Stderr, err)

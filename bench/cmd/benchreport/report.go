@@ -54,6 +54,18 @@ var Pairs = []Pair{
 		Num: "BenchmarkServe/filter=on", Den: "BenchmarkServe/filter=off",
 		NumLabel: "with filter", DenLabel: "without", Unit: "req/s",
 		Ratio: "with ÷ without", Target: 0.9, AtLeast: true},
+	{ID: "9", Title: "wasmhost serve process CPU per request, filter (default configuration) vs none",
+		Num: "BenchmarkServeProcess/config=default", Den: "BenchmarkServeProcess/config=none",
+		NumLabel: "with filter", DenLabel: "without", Unit: "cpu-ns/op",
+		Ratio: "with ÷ without", Target: 1.2},
+	{ID: "9a", Title: "wasmhost serve process CPU per request, filter (affinity configuration) vs none",
+		Num: "BenchmarkServeProcess/config=affinity", Den: "BenchmarkServeProcess/config=none",
+		NumLabel: "with filter", DenLabel: "without", Unit: "cpu-ns/op",
+		Ratio: "with ÷ without", Info: true},
+	{ID: "10", Title: "wasmhost serve process throughput, filter (default configuration) vs none",
+		Num: "BenchmarkServeProcess/config=default", Den: "BenchmarkServeProcess/config=none",
+		NumLabel: "with filter", DenLabel: "without", Unit: "req/s",
+		Ratio: "with ÷ without", Target: 0.9, AtLeast: true},
 	{ID: "5", Title: "Start-up (host.New + Close): no compilation cache vs a warm one",
 		Num: "BenchmarkStartup/cache=none", Den: "BenchmarkStartup/cache=warm",
 		NumLabel: "cold", DenLabel: "cached", Unit: "ns/op",
@@ -80,7 +92,7 @@ func Evaluate(r *Results, p Pair) Evaluated {
 	}
 	e.NumValue, e.DenValue, e.Value, e.Known = n, d, n/d, true
 	e.Runs = min(r.Runs(p.Num, p.Unit), r.Runs(p.Den, p.Unit))
-	if cn, ok := r.Median(p.Num, "cpu-ns/op"); ok {
+	if cn, ok := r.Median(p.Num, "cpu-ns/op"); ok && p.Unit == "ns/op" {
 		if cd, ok := r.Median(p.Den, "cpu-ns/op"); ok && cd > 0 {
 			e.CPU = cn / cd
 		}
@@ -157,6 +169,10 @@ func Write(w io.Writer, in Inputs) {
 		if e.CPU > 0 {
 			wall, cpu = fmt.Sprintf("%.2f", e.Value), fmt.Sprintf("**%.2f** (%s)", e.CPU, e.Ratio)
 		}
+		if e.Unit == "cpu-ns/op" {
+			// process CPU, not the benchmark thread's
+			wall, cpu = "–", fmt.Sprintf("**%.2f** (%s, process CPU)", e.Value, e.Ratio)
+		}
 		p("| %s | %s | %s: %s | %s: %s | %s | %s | %s | %s |\n", e.ID, e.Title,
 			e.NumLabel, formatValue(e.NumValue, e.Unit), e.DenLabel, formatValue(e.DenValue, e.Unit),
 			wall, cpu, e.targetText(), e.verdict())
@@ -221,6 +237,17 @@ func Write(w io.Writer, in Inputs) {
 	if in.Chart != "" {
 		p("![serve latency distribution with and without the filter](%s)\n\n", in.Chart)
 	}
+
+	p("## 9, 10. wasmhost serve as a process\n\n")
+	p("The `wasmhost` binary itself, started three times (no filter; the filter with an empty configuration; the filter\n")
+	p("with testdata/config/affinity.json, which issues an affinity cookie on every request since the clients keep no\n")
+	p("cookies), each in front of the same loopback upstream (the chat response, three Set-Cookie), driven by 16\n")
+	p("keep-alive clients with a fixed number of requests per configuration; the configurations alternate from run to\n")
+	p("run. cpu-ns/op is the serve process's own CPU time (user and system, every thread, /proc/PID/stat) per request:\n")
+	p("neither the clients nor the upstream count. To profile it: `wasmhost serve --admin 127.0.0.1:9901 --pprof …`\n")
+	p("under load, then `go tool pprof http://127.0.0.1:9901/debug/pprof/profile?seconds=10`.\n\n")
+	benchTable(w, r, []string{"BenchmarkServeProcess/config=none", "BenchmarkServeProcess/config=default",
+		"BenchmarkServeProcess/config=affinity"}, []string{"cpu-ns/op", "req/s", "ns/op"})
 
 	p("## 5. Start-up\n\n")
 	p("`host.New` (decode, Envoy checks, compile, first instance with _initialize, vm_start and configure) then `Close`,\n")
