@@ -20,6 +20,7 @@ import (
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/cookie"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/cputime"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
 )
 
@@ -144,13 +145,13 @@ func loop(b *testing.B, op func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	b.ReportAllocs()
-	start, ok := threadCPUTime()
+	start, ok := cputime.Thread()
 	n := 0
 	for b.Loop() {
 		op()
 		n++
 	}
-	if end, ok2 := threadCPUTime(); ok && ok2 && n > 0 {
+	if end, ok2 := cputime.Thread(); ok && ok2 && n > 0 {
 		b.ReportMetric(float64(end-start)/float64(n), "cpu-ns/op")
 	}
 }

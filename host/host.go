@@ -63,6 +63,7 @@ type Host struct {
 	stats struct {
 		streams, traps, failOpen, failClosed, reloads, localReplies atomic.Uint64
 		active, instances, guestMem                                 atomic.Int64
+		maxCallbackCPU                                              atomic.Int64
 	}
 }
 
@@ -79,6 +80,9 @@ type Stats struct {
 	// GuestMemoryBytes is the linear memory of the live instances added up, as of each one's start and the last
 	// close of one of its streams: a Go guest's memory grows over its first streams and must then stay flat.
 	GuestMemoryBytes int64
+	// MaxCallbackCPU is the most CPU time one HTTP callback has used, measured only under a Platform with a CPU
+	// budget (zero otherwise).
+	MaxCallbackCPU time.Duration
 }
 
 // New compiles the module, checks it the way Envoy would load it, and creates all PoolSize instances (running
@@ -112,7 +116,12 @@ func New(ctx context.Context, o Options) (*Host, error) {
 		done:     make(chan struct{}),
 		guestLog: o.Logger.With("component", "wasm", "plugin", o.PluginName),
 	}
-	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(maxMemoryPages)
+	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(o.Platform.memoryLimitPages())
+	if o.Platform != nil && o.Platform.MemoryLimitBytes > 0 {
+		// Reserve the platform's memory up front: a growing guest then costs no copy of its memory, which a V8
+		// host does not pay either and which would otherwise count against the platform's CPU budget.
+		rc = rc.WithMemoryCapacityFromMax(true)
+	}
 	if o.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(o.CacheDir)
 		if err != nil {
@@ -128,7 +137,7 @@ func New(ctx context.Context, o Options) (*Host, error) {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.runtime); err != nil {
 		return fail(fmt.Errorf("wasmhost: WASI: %w", err))
 	}
-	if err := instantiateEnv(ctx, h.runtime); err != nil {
+	if err := instantiateEnv(ctx, h.runtime, o.Platform); err != nil {
 		return fail(err)
 	}
 	if err := h.checkImportTypes(); err != nil {
@@ -566,6 +575,7 @@ func (h *Host) Stats() Stats {
 		Instances:        h.stats.instances.Load(),
 		LocalResponses:   h.stats.localReplies.Load(),
 		GuestMemoryBytes: h.stats.guestMem.Load(),
+		MaxCallbackCPU:   time.Duration(h.stats.maxCallbackCPU.Load()),
 	}
 }
 

@@ -84,10 +84,12 @@ var hostFunctions = []hostFunc{
 	{"proxy_close_stream", []string{"stream_type"}, hostCloseStream},
 }
 
-// instantiateEnv registers the host functions as the "env" module of r.
-func instantiateEnv(ctx context.Context, r wazero.Runtime) error {
+// instantiateEnv registers the host functions as the "env" module of r; those the platform refuses answer
+// Unimplemented.
+func instantiateEnv(ctx context.Context, r wazero.Runtime, p *Platform) error {
 	b := r.NewHostModuleBuilder("env")
 	for _, f := range hostFunctions {
+		fn := p.hostcall(f)
 		types := make([]api.ValueType, len(f.params))
 		names := make([]string, len(f.params))
 		for i, p := range f.params {
@@ -98,7 +100,7 @@ func instantiateEnv(ctx context.Context, r wazero.Runtime) error {
 			names[i] = p
 		}
 		b.NewFunctionBuilder().
-			WithGoModuleFunction(f.fn.goModuleFunc(), types, []api.ValueType{api.ValueTypeI32}).
+			WithGoModuleFunction(fn.goModuleFunc(), types, []api.ValueType{api.ValueTypeI32}).
 			WithParameterNames(names...).
 			WithResultNames("call_result").
 			Export(f.name)
@@ -185,6 +187,9 @@ func hostGetProperty(inst *instance, stack []uint64) abi.Status {
 	path, ok := inst.mem.Read(arg(stack, 0), arg(stack, 1))
 	if !ok {
 		return abi.StatusInvalidMemoryAccess
+	}
+	if !inst.h.opts.Platform.propertyAllowed(path) {
+		return abi.StatusNotFound
 	}
 	value, status := inst.property(path)
 	if status != abi.StatusOK {
@@ -792,6 +797,12 @@ func hostDone(inst *instance, stack []uint64) abi.Status {
 	}
 	inst.pendingDone = false
 	return abi.StatusOK
+}
+
+// hostUnimplemented stands for a host function the platform refuses: proxy-wasm-cpp-host's ContextBase answers
+// Unimplemented for every function its embedder does not provide, before looking at the arguments.
+func hostUnimplemented(*instance, []uint64) abi.Status {
+	return abi.StatusUnimplemented
 }
 
 // hostCallForeignFunction: this host registers no foreign functions.

@@ -234,7 +234,12 @@ func (inst *instance) startUp() error {
 // discarded.
 func (inst *instance) call(fn api.Function, ph phase, n int) (uint64, error) {
 	inst.phase, inst.effective, inst.effSt = ph, 0, nil
-	err := fn.CallWithStack(inst.ctx, inst.stack[:max(n, 1)])
+	var err error
+	if p := inst.h.opts.Platform; p != nil && p.CallbackCPU > 0 && ph.metered() {
+		err = inst.callMetered(fn, n, p.CallbackCPU)
+	} else {
+		err = fn.CallWithStack(inst.ctx, inst.stack[:max(n, 1)])
+	}
 	inst.phase, inst.effective, inst.effSt = phaseIdle, 0, nil
 	if err != nil {
 		var exit *sys.ExitError

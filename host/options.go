@@ -51,6 +51,9 @@ type Options struct {
 	// Logger receives the plugin's proxy_log messages, its stdout and stderr, and the host's own reports;
 	// default slog.Default(). Its enabled level is also what proxy_get_log_level answers.
 	Logger *slog.Logger
+	// Platform, when set, applies a proxy's stricter rules (refused host functions, properties, memory, CPU per
+	// callback, streams per VM) on top of Envoy's; see GCPServiceExtensions. Nil is plain Envoy.
+	Platform *Platform
 	// Now is the wall clock behind WASI clock_time_get(REALTIME), proxy_get_current_time_nanoseconds and
 	// request.time; default time.Now. The monotonic clock always follows the real one.
 	Now func() time.Time
@@ -80,6 +83,14 @@ func (o Options) withDefaults() (Options, error) {
 	for k, v := range o.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
 			return o, fmt.Errorf("wasmhost: options: Env: invalid variable %q (names must be non-empty, without '=' or NUL)", k)
+		}
+	}
+	if o.Platform != nil {
+		if err := o.Platform.check(); err != nil {
+			return o, err
+		}
+		if o.MaxStreams == 0 && o.Platform.StreamsPerInstance > 0 {
+			o.MaxStreams = o.Platform.StreamsPerInstance * o.PoolSize
 		}
 	}
 	if o.AllowedImports == nil {

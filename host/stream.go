@@ -468,8 +468,9 @@ func (s *Stream) policy(err error) Verdict {
 		return Verdict{Err: err}
 	}
 	s.h.stats.failClosed.Add(1)
-	st.status, st.codeDetails = 503, failStreamDetails
-	return Verdict{Err: err, Local: &LocalResponse{Status: 503, Details: failStreamDetails, GRPCStatus: grpcUnavailable}}
+	status := s.h.opts.Platform.failStatus()
+	st.status, st.codeDetails = status, failStreamDetails
+	return Verdict{Err: err, Local: &LocalResponse{Status: status, Details: failStreamDetails, GRPCStatus: grpcUnavailable}}
 }
 
 // Envoy's failStream: a 503 with no body, details "wasm_fail_stream" and, for gRPC, status UNAVAILABLE (14).
