@@ -39,7 +39,18 @@ type metrics struct {
 
 // defineMetrics defines the counters; the affinity ones only when affinity is on, so that a filter without it
 // does not show a column of zeros for a feature it does not use.
-func defineMetrics(affinityOn bool) *metrics {
+//
+// Some hosts have no custom metrics: Google Cloud Service Extensions answers proxy_define_metric with
+// Unimplemented (its plugin tester inherits that answer from proxy-wasm-cpp-host's ContextBase), and the SDK turns
+// any failed definition into a panic. Counting is not worth a plugin that refuses to start, so a refusal makes
+// every counter a no-op (a nil *metrics) and is logged once, here.
+func defineMetrics(affinityOn bool) (defined *metrics) {
+	defer func() {
+		if r := recover(); r != nil {
+			proxywasm.LogWarnf("chips: custom metrics are unavailable on this host, counting nothing: %v", r)
+			defined = nil
+		}
+	}()
 	m := &metrics{
 		rewritten:        proxywasm.DefineCounterMetric(metricRewritten),
 		compliant:        proxywasm.DefineCounterMetric(metricCompliant),
@@ -61,22 +72,26 @@ func defineMetrics(affinityOn bool) *metrics {
 	return m
 }
 
-// affinityVerdict counts a request's affinity verdict; a request without the cookie counts nothing.
+// affinityVerdict counts a request's affinity verdict; a request without the cookie counts nothing. The methods
+// of a nil *metrics (a host without custom metrics) do nothing.
 func (m *metrics) affinityVerdict(v sticky.Verdict) {
-	if v != sticky.Absent && int(v) < len(m.verdicts) {
+	if m != nil && v != sticky.Absent && int(v) < len(m.verdicts) {
 		m.verdicts[v].Increment(1)
 	}
 }
 
 // affinityAction counts an emitted affinity cookie by why it was emitted.
 func (m *metrics) affinityAction(a sticky.Action) {
-	if a != sticky.Keep && int(a) < len(m.actions) {
+	if m != nil && a != sticky.Keep && int(a) < len(m.actions) {
 		m.actions[a].Increment(1)
 	}
 }
 
 // add publishes a response's tallies: one host call per non-zero counter rather than one per cookie.
 func (m *metrics) add(c *rewrite.Counts) {
+	if m == nil {
+		return
+	}
 	inc(m.rewritten, c.Rewritten)
 	inc(m.compliant, c.Compliant)
 	inc(m.skippedSelection, c.SkippedSelection)
