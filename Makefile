@@ -8,7 +8,7 @@ IMAGE   ?=
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build filter wasmhost test test-race run check fuzz bench oci sha256 clean
+.PHONY: all build filter wasmhost cometd test test-race run check fuzz bench oci sha256 clean
 
 all: build
 
@@ -24,8 +24,16 @@ wasmhost:
 	@mkdir -p $(BUILD)
 	$(GO) build -trimpath -o $(BUILD)/wasmhost ./host/cmd/wasmhost
 
-## test: the whole suite, browser tests included (CI=true makes missing Chromium a failure)
-test: build
+## cometd: the CometD project's Node.js server and JavaScript client for the browser tests, as package-lock.json pins them
+COMETD_DIR = e2e/cometd
+cometd: $(COMETD_DIR)/node_modules/.package-lock.json
+
+# npm ci writes node_modules/.package-lock.json last: it is newer than the lockfile once the install is complete.
+$(COMETD_DIR)/node_modules/.package-lock.json: $(COMETD_DIR)/package.json $(COMETD_DIR)/package-lock.json
+	npm ci --prefix $(COMETD_DIR) --no-audit --no-fund
+
+## test: the whole suite, browser tests included (CI=true makes a missing Chromium, Firefox or CometD a failure)
+test: build cometd
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 	CGO_ENABLED=1 $(GO) test -count=1 -race -timeout 20m ./host/...

@@ -173,7 +173,15 @@ func (tb *tab) open(pageURL string) {
 	}
 }
 
-func (tb *tab) reports() *pageReports     { return tb.seen }
+// close closes the tab and disposes of its browser context (and its cookies), so the page sends nothing more.
+func (tb *tab) close() {
+	tb.t.Helper()
+	if err := chromedp.Cancel(tb.ctx); err != nil {
+		tb.t.Fatalf("e2e: closing the tab: %v", err)
+	}
+}
+
+func (tb *tab) reports() *pageReports    { return tb.seen }
 func (tb *tab) context() context.Context { return tb.ctx }
 
 // runChat opens pageURL (a shop page or the chat page) and waits until the chat session it runs is done.

@@ -36,9 +36,6 @@ func startChatSite(t *testing.T, host string, o siteOptions) string {
 	if o.Nodes == 0 {
 		o.Nodes = 1
 	}
-	if !o.NoFilter && o.Filter == "" {
-		t.Fatal("e2e: a chat site needs a filter configuration or NoFilter")
-	}
 	var upstreams []*url.URL
 	for i := range o.Nodes {
 		n, err := demo.StartChat(context.Background(), "127.0.0.1:0",
@@ -49,6 +46,16 @@ func startChatSite(t *testing.T, host string, o siteOptions) string {
 		t.Cleanup(func() { n.Close() })
 		u, _ := url.Parse(n.URL())
 		upstreams = append(upstreams, u)
+	}
+	return startChatProxy(t, host, upstreams, o)
+}
+
+// startChatProxy runs wasmhost's proxy over TLS in front of upstreams, with the filter o asks for, and returns the
+// chat's URL: https://host:<proxy port>.
+func startChatProxy(t *testing.T, host string, upstreams []*url.URL, o siteOptions) string {
+	t.Helper()
+	if !o.NoFilter && o.Filter == "" {
+		t.Fatal("e2e: a chat site needs a filter configuration or NoFilter")
 	}
 	opts := serve.Options{
 		Listen:    "127.0.0.1:0",
