@@ -5,7 +5,6 @@ import (
 	"os"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -170,15 +169,9 @@ func TestWasmLoadsInEnvoy133(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := os.ReadFile("../testdata/envoy-1.33-imports.txt")
+	allowed, err := host.EnvoyImports("1.33")
 	if err != nil {
 		t.Fatal(err)
-	}
-	var allowed []string
-	for _, line := range strings.Split(string(list), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			allowed = append(allowed, line)
-		}
 	}
 	if missing := host.CheckCompatibility(info, allowed); len(missing) > 0 {
 		t.Errorf("imports Envoy 1.33 lacks: %v", missing)

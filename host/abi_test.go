@@ -61,7 +61,7 @@ func (e *abiEnv) call(fn hostcall, args ...uint64) abi.Status {
 	e.t.Helper()
 	stack := make([]uint64, max(len(args), 1))
 	copy(stack, args)
-	fn.goModuleFunc()(e.inst.ctx, e.inst.mod, stack)
+	hostFunc{name: "proxy_test", fn: fn}.goModuleFunc()(e.inst.ctx, e.inst.mod, stack)
 	return abi.Status(stack[0])
 }
 

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/internal/abi"
 )
@@ -39,6 +37,9 @@ type Host struct {
 	compiled     wazero.CompiledModule
 	moduleConfig wazero.ModuleConfig
 	guestLog     *slog.Logger
+	profile      *EnvoyProfile
+	environ      []string  // Options.Env as WASI hands it out: "name=value\x00", sorted by name
+	monoStart    time.Time // origin of the WASI monotonic clock
 
 	metrics *metricRegistry
 	shared  sharedData
@@ -108,13 +109,16 @@ func New(ctx context.Context, o Options) (*Host, error) {
 		return nil, errors.New(msg)
 	}
 	h := &Host{
-		opts:     o,
-		info:     info,
-		metrics:  newMetricRegistry(),
-		slots:    make([]poolSlot, o.PoolSize),
-		drained:  make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		guestLog: o.Logger.With("component", "wasm", "plugin", o.PluginName),
+		opts:      o,
+		info:      info,
+		metrics:   newMetricRegistry(),
+		slots:     make([]poolSlot, o.PoolSize),
+		drained:   make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		guestLog:  o.Logger.With("component", "wasm", "plugin", o.PluginName),
+		profile:   o.profile,
+		environ:   wasiEnviron(o.Env),
+		monoStart: time.Now(),
 	}
 	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(o.Platform.memoryLimitPages())
 	if o.Platform != nil && o.Platform.MemoryLimitBytes > 0 {
@@ -134,8 +138,8 @@ func New(ctx context.Context, o Options) (*Host, error) {
 		_ = h.runtime.Close(context.Background())
 		return nil, err
 	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.runtime); err != nil {
-		return fail(fmt.Errorf("wasmhost: WASI: %w", err))
+	if err := instantiateWASI(ctx, h.runtime, h.profile); err != nil {
+		return fail(err)
 	}
 	if err := instantiateEnv(ctx, h.runtime, o.Platform); err != nil {
 		return fail(err)
@@ -147,7 +151,7 @@ func New(ctx context.Context, o Options) (*Host, error) {
 	if err != nil {
 		return fail(fmt.Errorf("wasmhost: compiling the module: %w", err))
 	}
-	h.moduleConfig = newModuleConfig(o, time.Now())
+	h.moduleConfig = newModuleConfig()
 	if o.MaxStreams > 0 {
 		h.streamSem = make(chan struct{}, o.MaxStreams)
 	}
@@ -585,52 +589,18 @@ func (h *Host) Metrics() []Metric { return h.metrics.snapshot() }
 // FailurePolicy returns the policy the host answers plugin failures with.
 func (h *Host) FailurePolicy() FailurePolicy { return h.opts.FailurePolicy }
 
-// lineWriter turns the guest's stdout or stderr into log records, one per line, as Envoy logs fd_write output
-// (stdout at info, stderr at error).
-type lineWriter struct {
-	mu     sync.Mutex
-	log    *slog.Logger
-	level  slog.Level
-	stream string
-	buf    []byte
-}
-
-func newLineWriter(log *slog.Logger, level slog.Level, stream string) *lineWriter {
-	return &lineWriter{log: log, level: level, stream: stream}
-}
-
-const maxLogLine = 16 << 10
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			if len(w.buf) > maxLogLine {
-				w.emit(w.buf)
-				w.buf = w.buf[:0]
-			}
-			return len(p), nil
-		}
-		w.emit(w.buf[:i])
-		w.buf = w.buf[:copy(w.buf, w.buf[i+1:])]
+// wasiEnviron is the environment as WASI's environ_get writes it. cpp-host keeps it in an unordered map; this host
+// sorts it by name so that a run is reproducible.
+func wasiEnviron(env map[string]string) []string {
+	var out []string
+	for _, k := range sortedKeys(env) {
+		out = append(out, k+"="+env[k]+"\x00")
 	}
+	return out
 }
 
-func (w *lineWriter) flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
-		w.emit(w.buf)
-		w.buf = nil
-	}
-}
-
-func (w *lineWriter) emit(line []byte) {
-	w.log.Log(context.Background(), w.level, string(bytes.TrimRight(line, "\r")), "stream", w.stream)
-}
+// monotonic is the WASI monotonic clock: nanoseconds since the host started.
+func (h *Host) monotonic() int64 { return int64(time.Since(h.monoStart)) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))

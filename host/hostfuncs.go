@@ -31,10 +31,14 @@ type hostFunc struct {
 // guest receives as the call's result.
 type hostcall func(inst *instance, stack []uint64) abi.Status
 
-// goModuleFunc adapts a hostcall to wazero: it finds the calling instance in the context and stores the status.
-func (f hostcall) goModuleFunc() api.GoModuleFunc {
+// goModuleFunc adapts a host function to wazero: it finds the calling instance in the context, traps when a
+// restricted callback forbids the call (restricted.go), and stores the status.
+func (f hostFunc) goModuleFunc() api.GoModuleFunc {
+	name, fn := "env."+f.name, f.fn
 	return func(ctx context.Context, _ api.Module, stack []uint64) {
-		stack[0] = uint64(f(instanceOf(ctx), stack))
+		inst := instanceOf(ctx)
+		inst.checkRestricted(name)
+		stack[0] = uint64(fn(inst, stack))
 	}
 }
 
@@ -100,7 +104,7 @@ func instantiateEnv(ctx context.Context, r wazero.Runtime, p *Platform) error {
 			names[i] = p
 		}
 		b.NewFunctionBuilder().
-			WithGoModuleFunction(fn.goModuleFunc(), types, []api.ValueType{api.ValueTypeI32}).
+			WithGoModuleFunction(hostFunc{name: f.name, fn: fn}.goModuleFunc(), types, []api.ValueType{api.ValueTypeI32}).
 			WithParameterNames(names...).
 			WithResultNames("call_result").
 			Export(f.name)

@@ -1,7 +1,6 @@
 package host
 
 import (
-	_ "embed"
 	"errors"
 	"fmt"
 	"slices"
@@ -356,20 +355,6 @@ func (r *reader) limits() {
 	if flags&0x01 != 0 {
 		r.u64()
 	}
-}
-
-//go:embed envoy-1.33-imports.txt
-var envoy133Imports string
-
-// EnvoyImports returns the imports ("module.name") a module may use and still load in the given Envoy version.
-// Only "1.33" (the default, also chosen by "") is known: it is the release whose proxy-wasm-cpp-host first offered
-// the WASI functions a standard Go toolchain build needs, and later releases accept the same modules.
-func EnvoyImports(version string) ([]string, error) {
-	switch version {
-	case "", "1.33":
-		return parseImportList(envoy133Imports), nil
-	}
-	return nil, fmt.Errorf("wasmhost: no import list for Envoy %q (known: 1.33)", version)
 }
 
 func parseImportList(text string) []string {

@@ -122,8 +122,10 @@ type instance struct {
 	pendingDone bool  // the root context's proxy_on_done returned false during shutdown
 	memSize     int64 // guest memory size last added to Stats.GuestMemoryBytes
 
-	stdout, stderr *lineWriter
-	closed         bool
+	allocRestriction restriction // the allocator's, built once
+	// restrict is set while the host runs _initialize and main or the allocator: the imports allowed then.
+	restrict *restriction
+	closed   bool
 }
 
 func (inst *instance) logger() *slog.Logger { return inst.h.guestLog }
@@ -135,10 +137,8 @@ func (inst *instance) logger() *slog.Logger { return inst.h.guestLog }
 func (h *Host) newInstance(ctx context.Context, sl *poolSlot) (*instance, error) {
 	inst := &instance{h: h, slot: sl, serial: h.serial.Add(1)}
 	inst.nextID.Store(rootContextID)
-	inst.stdout = newLineWriter(h.guestLog, slog.LevelInfo, "stdout")
-	inst.stderr = newLineWriter(h.guestLog, slog.LevelError, "stderr")
-	cfg := h.moduleConfig.WithStdout(inst.stdout).WithStderr(inst.stderr)
-	mod, err := h.runtime.InstantiateModule(ctx, h.compiled, cfg)
+	inst.allocRestriction = restriction{allowed: h.profile.allocAllowed, during: "the allocator (" + allocatorName(h.info) + ")"}
+	mod, err := h.runtime.InstantiateModule(ctx, h.compiled, h.moduleConfig)
 	if err != nil {
 		return nil, fmt.Errorf("wasmhost: instantiating the module: %w", err)
 	}
@@ -185,27 +185,10 @@ func (inst *instance) trackMemory() {
 }
 
 func (inst *instance) startUp() error {
-	f := &inst.fn
-	switch {
-	case f.initialize != nil:
-		if _, err := inst.call(f.initialize, phaseInitialize, 0); err != nil {
-			return err
-		}
-		if f.main != nil {
-			inst.stack[0], inst.stack[1] = 0, 0
-			if _, err := inst.call(f.main, phaseInitialize, 2); err != nil {
-				return err
-			}
-		} else if f.mainVoid != nil {
-			if _, err := inst.call(f.mainVoid, phaseInitialize, 0); err != nil {
-				return err
-			}
-		}
-	case f.start != nil:
-		if _, err := inst.call(f.start, phaseInitialize, 0); err != nil {
-			return fmt.Errorf("%w (a module that exports _start is a WASI command; build the plugin with -buildmode=c-shared)", err)
-		}
+	if err := inst.startVM(); err != nil {
+		return err
 	}
+	f := &inst.fn
 	inst.stack[0], inst.stack[1] = rootContextID, 0
 	if _, err := inst.call(f.contextCreate, phaseRootCreate, 2); err != nil {
 		return err
@@ -225,6 +208,38 @@ func (inst *instance) startUp() error {
 	}
 	if uint32(ok) == 0 {
 		return errors.New("wasmhost: plugin rejected its configuration (proxy_on_configure returned false); see its log")
+	}
+	return nil
+}
+
+// startVM is cpp-host's WasmBase::startVm: _initialize, then main (or, from cpp-host e55d150, __main_void) for a
+// WASI reactor, or _start for a WASI command, all under the profile's start-up restriction.
+func (inst *instance) startVM() error {
+	f := &inst.fn
+	inst.restrict = &restriction{allowed: inst.h.profile.initAllowed, during: "_initialize"}
+	defer func() { inst.restrict = nil }()
+	switch {
+	case f.initialize != nil:
+		if _, err := inst.call(f.initialize, phaseInitialize, 0); err != nil {
+			return err
+		}
+		if f.main != nil {
+			inst.restrict.during = "main"
+			inst.stack[0], inst.stack[1] = 0, 0
+			if _, err := inst.call(f.main, phaseInitialize, 2); err != nil {
+				return err
+			}
+		} else if f.mainVoid != nil && inst.h.profile.callsMainVoid {
+			inst.restrict.during = "__main_void"
+			if _, err := inst.call(f.mainVoid, phaseInitialize, 0); err != nil {
+				return err
+			}
+		}
+	case f.start != nil:
+		inst.restrict.during = "_start"
+		if _, err := inst.call(f.start, phaseInitialize, 0); err != nil {
+			return fmt.Errorf("%w (a module that exports _start is a WASI command; build the plugin with -buildmode=c-shared)", err)
+		}
 	}
 	return nil
 }
@@ -343,8 +358,6 @@ func (inst *instance) close() {
 	inst.h.stats.guestMem.Add(-inst.memSize)
 	inst.memSize = 0
 	inst.h.queues.disown(inst)
-	inst.stdout.flush()
-	inst.stderr.flush()
 	if inst.mod != nil {
 		_ = inst.mod.Close(context.Background())
 	}
@@ -354,11 +367,15 @@ func (inst *instance) close() {
 // anything kept is copied first.
 
 // alloc reserves size bytes in the guest with its allocator (malloc, or proxy_on_memory_allocate) and returns the
-// address and a view of the block. A trap inside the allocator is re-raised as a panic, which wazero turns into the
+// address and a view of the block. The allocator runs under the profile's allocator restriction, lifted afterwards
+// as cpp-host's allocMemory does. A trap inside the allocator is re-raised as a panic, which wazero turns into the
 // error of the callback that is running: the callback failed.
 func (inst *instance) alloc(size uint32) (uint32, []byte, bool) {
 	inst.allocStack[0] = uint64(size)
-	if err := inst.fn.malloc.CallWithStack(inst.ctx, inst.allocStack[:]); err != nil {
+	inst.restrict = &inst.allocRestriction
+	err := inst.fn.malloc.CallWithStack(inst.ctx, inst.allocStack[:])
+	inst.restrict = nil
+	if err != nil {
 		panic(fmt.Errorf("memory allocation of %d bytes failed: %w", size, err))
 	}
 	ptr := uint32(inst.allocStack[0])
@@ -405,21 +422,9 @@ func (inst *instance) currentStream() *streamState {
 	return nil
 }
 
-// newModuleConfig is the per-instance WASI configuration: the real clocks (wall time from Options.Now), crypto
-// randomness, the plugin's environment, no arguments, no files, and no start functions, so that _initialize is
-// called by the host and its failure reported as such.
-func newModuleConfig(o Options, monoStart time.Time) wazero.ModuleConfig {
-	cfg := wazero.NewModuleConfig().
-		WithName("").
-		WithStartFunctions().
-		WithWalltime(func() (int64, int32) {
-			t := o.Now()
-			return t.Unix(), int32(t.Nanosecond())
-		}, sys.ClockResolution(1)).
-		WithNanotime(func() int64 { return int64(time.Since(monoStart)) }, sys.ClockResolution(1)).
-		WithRandSource(cryptoRand)
-	for _, k := range sortedKeys(o.Env) {
-		cfg = cfg.WithEnv(k, o.Env[k])
-	}
-	return cfg
+// newModuleConfig is the per-instance module configuration: no name and no start functions, so that _initialize is
+// called by the host under cpp-host's restriction and its failure reported as such. WASI is the host's own
+// (wasi.go), so none of wazero's WASI settings apply.
+func newModuleConfig() wazero.ModuleConfig {
+	return wazero.NewModuleConfig().WithName("").WithStartFunctions()
 }

@@ -45,8 +45,11 @@ type Options struct {
 	CacheDir string
 	// FailurePolicy decides what a stream gets when the plugin fails (trap, panic, exit) in a callback.
 	FailurePolicy FailurePolicy
-	// AllowedImports lists the imports ("module.name") a module may use; default the Envoy 1.33 list, so that a
-	// module that would not load in Envoy does not load here either.
+	// Envoy is the Envoy version whose Wasm host this host behaves as (see EnvoyProfileFor): its WASI answers, its
+	// restricted callbacks and its import list. Default DefaultEnvoy, the strictest supported.
+	Envoy string
+	// AllowedImports lists the imports ("module.name") a module may use; default the Envoy profile's list, so that
+	// a module that would not load in Envoy does not load here either.
 	AllowedImports []string
 	// Logger receives the plugin's proxy_log messages, its stdout and stderr, and the host's own reports;
 	// default slog.Default(). Its enabled level is also what proxy_get_log_level answers.
@@ -57,6 +60,8 @@ type Options struct {
 	// Now is the wall clock behind WASI clock_time_get(REALTIME), proxy_get_current_time_nanoseconds and
 	// request.time; default time.Now. The monotonic clock always follows the real one.
 	Now func() time.Time
+
+	profile *EnvoyProfile // Envoy, resolved by withDefaults
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -93,12 +98,13 @@ func (o Options) withDefaults() (Options, error) {
 			o.MaxStreams = o.Platform.StreamsPerInstance * o.PoolSize
 		}
 	}
+	profile, err := EnvoyProfileFor(o.Envoy)
+	if err != nil {
+		return o, err
+	}
+	o.profile = profile
 	if o.AllowedImports == nil {
-		list, err := EnvoyImports("")
-		if err != nil {
-			return o, err
-		}
-		o.AllowedImports = list
+		o.AllowedImports = profile.Imports()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -42,7 +42,7 @@ func TestGCPRefusedHostcalls(t *testing.T) {
 	e := newABIEnv(t)
 	for _, f := range hostFunctions {
 		stack := make([]uint64, max(len(f.params), 1))
-		GCPServiceExtensions.hostcall(f).goModuleFunc()(e.inst.ctx, e.inst.mod, stack)
+		hostFunc{name: f.name, fn: GCPServiceExtensions.hostcall(f)}.goModuleFunc()(e.inst.ctx, e.inst.mod, stack)
 		got := abi.Status(stack[0])
 		refused := GCPServiceExtensions.refuses(f.name)
 		if refused && got != abi.StatusUnimplemented {
