@@ -6,14 +6,14 @@
 package testwasm
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/wasmbuild"
 )
 
 // FilterPackage is the import path of the filter's main package.
@@ -72,28 +72,28 @@ func Build(tb testing.TB, pkg string) string {
 	return out
 }
 
-// buildTo runs the wasip1 build and renames the result into place, so that test binaries of several packages
-// building concurrently never read a half-written module.
+// buildTo builds pkg into out with the repository's one module build (internal/wasmbuild), the one `make build`
+// uses, so the tests run the very bytes that ship.
 func buildTo(pkg, out string) error {
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return fmt.Errorf("testwasm: %w", err)
+	return wasmbuild.Build(pkg, out, wasmbuild.Options{Dir: RepoRoot()})
+}
+
+// FilterWithoutRuntimeFix builds the filter as a plain `go build` would, without the runtime fix, into
+// build/guests/filter-without-runtime-fix.wasm: the module that shows what the fix prevents. Never shipped.
+func FilterWithoutRuntimeFix(tb testing.TB) string {
+	tb.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	const key = "filter without runtime fix"
+	if p, ok := built[key]; ok {
+		return p
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".build-*.wasm")
-	if err != nil {
-		return fmt.Errorf("testwasm: %w", err)
+	out := filepath.Join(RepoRoot(), "build", "guests", "filter-without-runtime-fix.wasm")
+	if err := wasmbuild.Build(FilterPackage, out, wasmbuild.Options{Dir: RepoRoot(), NoRuntimeFix: true}); err != nil {
+		tb.Fatal(err)
 	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", tmp.Name(), pkg)
-	cmd.Dir = RepoRoot()
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("testwasm: building %s: %v\n%s", pkg, err, msg)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("testwasm: %w", err)
-	}
-	return nil
+	built[key] = out
+	return out
 }
 
 // CacheDir is a wazero compilation cache shared by every test that starts a host: compiling the filter takes
