@@ -57,8 +57,17 @@
 //     a BadArgument, which the Go SDK turns into a panic); ids encode the type in their low two bits.
 //   - Shared data and shared queues are shared by all instances of a Host (one vm_id), with Envoy's CAS rules.
 //   - Callouts (HTTP, gRPC) fail as in Envoy without such a cluster: BadArgument, ParseFailure.
-//   - WASI has real clocks (wall time from Options.Now), crypto randomness, the plugin's environment, no files;
-//     stdout and stderr are logged line by line at info and error level.
+//   - WASI is Envoy's, not wazero's: wasi.go implements wasi_snapshot_preview1 as proxy-wasm-cpp-host's
+//     src/exports.cc does at the commit of the Envoy profile (Options.Envoy, envoyprofile.go), status for status and
+//     byte for byte. Under the default profile (Envoy 1.33 to 1.37, cpp-host c4d7bb0) poll_oneoff answers ENOSYS,
+//     fd_read and fd_fdstat_set_flags ENOSYS, path_open ENOENT, fd_prestat_get EBADF, fd_fdstat_get succeeds for
+//     stdout and stderr only, fd_seek, fd_close and proc_exit log at trace level and return success (proc_exit
+//     does not end the module: the guest runs on), args are empty, random_get refuses more than 64 KiB, and the
+//     clocks are realtime (Options.Now) and monotonic only. fd_write on stdout and stderr logs one record per call
+//     (info and error level) with one trailing newline removed.
+//   - Restricted callbacks are cpp-host's (restricted.go): during _initialize and main, and during the allocator a
+//     host function calls, only the profile's listed imports may run; any other traps the VM ("restricted_callback")
+//     and fails the running callback.
 //
 // # Failure policy
 //
@@ -79,6 +88,13 @@
 // callback's header changes, where Envoy would keep whatever the plugin changed before it failed.
 //
 // # What is not modelled
+//
+// Differences from Envoy's Wasm host that remain: the wasi_unstable module and env.pthread_equal and
+// env.emscripten_notify_memory_growth, which cpp-host also registers, are not offered (a module importing them is
+// refused here and would load in Envoy); the WASI environment is sorted by name where cpp-host iterates an unordered
+// map; the monotonic clock counts from the host's start; Envoy turns a trap inside the allocator into a failed
+// allocation and a failed VM while the outer callback runs on, where this host fails the outer callback at once
+// (the stream gets the same failure policy either way).
 //
 // Trailers, HTTP and gRPC callouts, foreign functions and asynchronous resumption (a paused stream is reported in
 // Verdict.Paused). Ticks (proxy_on_tick) and shared-queue notifications (proxy_on_queue_ready) are delivered when

@@ -106,6 +106,9 @@ func (p *EnvoyProfile) Imports() []string {
 
 // String names the profile as --envoy does, with its cpp-host commit.
 func (p *EnvoyProfile) String() string {
+	if p.Name == p.CppHost {
+		return "proxy-wasm-cpp-host " + p.CppHost
+	}
 	return fmt.Sprintf("Envoy %s (proxy-wasm-cpp-host %s)", p.Name, p.CppHost)
 }
 

@@ -115,6 +115,9 @@ type ModuleInfo struct {
 	// Imports and Exports are in module order.
 	Imports []Import
 	Exports []Export
+
+	named        bool            // the module has a "name" section
+	runtimeNames map[string]bool // the names of its functions that start with "runtime." (see gohazard.go)
 }
 
 // Export returns the export called name.
@@ -205,6 +208,12 @@ func Inspect(module []byte) (ModuleInfo, error) {
 			for i := uint32(0); i < n && s.err == nil; i++ {
 				funcTypes = append(funcTypes, s.u32())
 			}
+		case 0: // custom
+			if s.name() == "name" && s.err == nil {
+				info.named = true
+				info.runtimeNames = readRuntimeNames(s)
+			}
+			s.err = nil // a malformed custom section does not make a module invalid
 		case 7: // export
 			n := s.u32()
 			for i := uint32(0); i < n && s.err == nil; i++ {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
@@ -17,6 +18,11 @@ Prints what a proxy-wasm module needs and offers, and whether Envoy can load it:
 advertises (its proxy_abi_version_* export), its imports (each marked against Envoy's list of WASI and proxy-wasm
 host functions), its exports, and a verdict. A module importing a function Envoy does not provide fails in Envoy with
 "Failed to load Wasm module due to a missing import: <module>.<name>"; check reports that before any deployment.
+
+It also looks for the poll_oneoff hazard of Go modules (GOOS=wasip1): a Go runtime that throws when WASI
+poll_oneoff fails, which Envoy 1.33 to 1.37 make it do (golang/go#78513); such a module loads, then dies under load.
+check says whether the module carries the fix of this repository's build (internal/wasmbuild) and on which Envoy
+versions it is unsafe; a module with the hazard is INCOMPATIBLE with those.
 
 Unless --load=false, a compatible module is also loaded the way Envoy would load it: compiled, its exports and their
 signatures checked, one instance created, proxy_on_vm_start and proxy_on_configure run with the configuration C
@@ -33,7 +39,7 @@ Examples:
 func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("check", checkHelp)
 	wasm := fs.String("wasm", "", "the module (`file`.wasm); required")
-	envoy := fs.String("envoy", "1.33", "the Envoy `version` whose host functions the imports are checked against")
+	envoy := envoyFlag(fs)
 	config := fs.String("config", "", "the plugin configuration for the load test: a JSON `file`, or inline JSON when it starts with '{'")
 	load := fs.Bool("load", true, "also load the module in this host (compile, check exports, start one instance)")
 	cacheDir := fs.String("cache-dir", "", "keep compiled code in this `directory` for faster runs")
@@ -44,11 +50,11 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		code, _ := usageError(stderr, fs.Name(), "--wasm is required")
 		return code
 	}
-	allowed, err := host.EnvoyImports(*envoy)
-	if err != nil {
-		code, _ := usageError(stderr, fs.Name(), "--envoy: %v", err)
+	profile, code, ok := envoyProfile(stderr, fs, *envoy)
+	if !ok {
 		return code
 	}
+	allowed := profile.Imports()
 	module, err := readModule(*wasm)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
@@ -92,6 +98,13 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	w.Flush()
 	fmt.Fprintln(stdout)
 
+	goRuntime, err := host.InspectGoRuntime(module)
+	if err != nil {
+		return fail(stderr, exitUsage, fmt.Errorf("%s: %w", *wasm, err))
+	}
+	unsafeHere := printGoRuntime(stdout, goRuntime, profile)
+	fmt.Fprintln(stdout)
+
 	switch {
 	case len(missing) > 0:
 		fmt.Fprintf(stdout, "verdict: INCOMPATIBLE with Envoy %s: %d missing import(s); Envoy would say "+
@@ -100,10 +113,14 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case info.ABIVersion == "":
 		fmt.Fprintf(stdout, "verdict: INCOMPATIBLE with Envoy %s: the module advertises no Proxy-Wasm ABI version\n", *envoy)
 		return exitFailure
+	case unsafeHere:
+		fmt.Fprintf(stdout, "verdict: INCOMPATIBLE with Envoy %s: the module loads, but its Go runtime dies when poll_oneoff fails "+
+			"(rebuild it with the runtime fix, see README Troubleshooting)\n", *envoy)
+		return exitFailure
 	}
 	if *load {
 		log, _ := newLogger(stderr, "warn")
-		h, err := newHost(ctx, host.Options{Module: module, PluginConfig: cfg, PoolSize: 1, AllowedImports: allowed,
+		h, err := newHost(ctx, host.Options{Module: module, PluginConfig: cfg, PoolSize: 1, Envoy: profile.Name,
 			CacheDir: *cacheDir, Logger: log})
 		if err != nil {
 			fmt.Fprintf(stdout, "verdict: INCOMPATIBLE: the module does not load: %s\n", err)
@@ -124,4 +141,32 @@ func describeExtern(kind host.ExternKind, sig host.Signature) string {
 		return "func (" + sig.String() + ")"
 	}
 	return string(kind)
+}
+
+// printGoRuntime reports the poll_oneoff hazard and returns whether it makes the module unsafe under profile.
+func printGoRuntime(w io.Writer, g host.GoRuntimeInfo, profile *host.EnvoyProfile) bool {
+	switch {
+	case !g.GoRuntime:
+		fmt.Fprintln(w, "go runtime: none found (no poll_oneoff hazard)")
+		return false
+	case !g.ImportsPollOneoff:
+		fmt.Fprintln(w, "go runtime: wasip1, without the poll_oneoff import (no poll_oneoff hazard)")
+		return false
+	case !g.Hazard():
+		fmt.Fprintln(w, "go runtime: wasip1, with the poll_oneoff fix (netpoll and usleep never call it without a file to poll): safe on every supported Envoy")
+		return false
+	}
+	var names []string
+	unsafeHere := false
+	for _, p := range g.UnsafeOn() {
+		names = append(names, p.Releases+" (--envoy "+p.Name+", proxy-wasm-cpp-host "+p.CppHost+")")
+		unsafeHere = unsafeHere || p == profile
+	}
+	why := "it lacks the fix"
+	if !g.Named {
+		why = "the module has no name section, so the fix cannot be seen"
+	}
+	fmt.Fprintf(w, "go runtime: wasip1, HAZARD: netpoll and usleep throw when poll_oneoff fails (%s; golang/go#78513)\n", why)
+	fmt.Fprintf(w, "  unsafe on: %s\n", strings.Join(names, "; "))
+	return unsafeHere
 }

@@ -139,8 +139,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--upstream", "x:1", "--down-for", "0s"}, "--down-for: want a positive duration"},
 		{[]string{"serve", "--upstream", "x:1", "--wasm", notWasm}, "wasmhost: Failed to parse corrupted Wasm module"},
 		{[]string{"check"}, "wasmhost check: --wasm is required"},
-		{[]string{"check", "--wasm", notWasm, "--envoy", "9.9"}, `wasmhost check: --envoy: wasmhost: no import list for Envoy "9.9"`},
+		{[]string{"check", "--wasm", notWasm, "--envoy", "9.9"}, `wasmhost check: --envoy: wasmhost: envoy: unsupported version "9.9" (supported: 1.33, 1.34, 1.35, 1.36, 1.37, 94091cd)`},
 		{[]string{"check", "--wasm", notWasm}, "not a WebAssembly binary"},
+		{[]string{"serve", "--envoy", "1.20"}, `wasmhost serve: --envoy: wasmhost: envoy: unsupported version "1.20" (supported: 1.33,`},
+		{[]string{"replay", "--wasm", notWasm, "--envoy", "2"}, `wasmhost replay: --envoy: wasmhost: envoy: unsupported version "2" (supported: 1.33,`},
 		{[]string{"version", "extra"}, `wasmhost version: unexpected argument "extra"`},
 	} {
 		code, out, errs := runCmd(t, "", tc.args...)
@@ -222,6 +224,32 @@ func TestCheckFilter(t *testing.T) {
 	}
 	if strings.Contains(out, "MISSING") {
 		t.Errorf("the filter needs an import Envoy lacks:\n%s", out)
+	}
+	if want := "go runtime: wasip1, with the poll_oneoff fix"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
+
+// The filter built without the runtime fix loads in Envoy 1.33 and dies there under load: check finds the hazard,
+// names the Envoy versions it is unsafe on, and fails; under cpp-host 94091cd the same module is compatible.
+func TestCheckGoPollHazard(t *testing.T) {
+	wasm := testwasm.FilterWithoutRuntimeFix(t)
+	code, out, errs := runCmd(t, "", "check", "--wasm", wasm, "--load=false")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q\n%s", code, errs, out)
+	}
+	for _, want := range []string{
+		"go runtime: wasip1, HAZARD: netpoll and usleep throw when poll_oneoff fails (it lacks the fix; golang/go#78513)",
+		"unsafe on: Envoy 1.33 to 1.37 (Istio 1.25 to 1.29) (--envoy 1.33, proxy-wasm-cpp-host c4d7bb0)\n",
+		"verdict: INCOMPATIBLE with Envoy 1.33: the module loads, but its Go runtime dies when poll_oneoff fails",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, errs = runCmd(t, "", "check", "--wasm", wasm, "--load=false", "--envoy", "94091cd")
+	if code != 0 || !strings.Contains(out, "verdict: compatible with Envoy 94091cd (ABI 0.2.1)") {
+		t.Errorf("--envoy 94091cd: exit %d; stderr %q\n%s", code, errs, out)
 	}
 }
 

@@ -43,7 +43,12 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs.Var(&env, "env", "pass an environment variable to the plugin: `NAME` (from wasmhost's environment) or NAME=VALUE; repeatable")
 	cacheDir := fs.String("cache-dir", "", "keep compiled code in this `directory` for faster runs")
 	logLevel := fs.String("log-level", "warn", "log `level` on stderr: debug, info, warn or error")
+	envoy := envoyFlag(fs)
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
+	}
+	profile, code, ok := envoyProfile(stderr, fs, *envoy)
+	if !ok {
 		return code
 	}
 	if *wasm == "" {
@@ -77,7 +82,7 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fail(stderr, exitUsage, err)
 	}
 	h, err := newHost(ctx, host.Options{Module: module, PluginConfig: plugin.raw, Env: plugin.env, PoolSize: 1,
-		CacheDir: *cacheDir, Logger: log})
+		CacheDir: *cacheDir, Logger: log, Envoy: profile.Name})
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}

@@ -73,6 +73,7 @@ type serveFlags struct {
 	selfSigned, demo, pprof                                                                           bool
 	pool                                                                                              int
 	downFor                                                                                           time.Duration
+	envoy                                                                                             *host.EnvoyProfile
 }
 
 func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -194,7 +195,11 @@ func parseServeFlags(args []string, stdout, stderr io.Writer) (f *serveFlags, co
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level` on stderr: debug (one line per request), info, warn or error")
 	fs.BoolVar(&f.demo, "demo", false, "start the embedded demo chat nodes and shop page as upstreams")
 	fs.StringVar(&f.demoShop, "demo-shop", "127.0.0.1:8444", "with --demo: the demo shop's listen `address` (\"127.0.0.1:0\": any free port)")
+	envoy := envoyFlag(fs)
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return nil, code, true
+	}
+	if f.envoy, code, done = envoyProfile(stderr, fs, *envoy); !done {
 		return nil, code, true
 	}
 	usage := func(format string, args ...any) (*serveFlags, int, bool) {
@@ -233,7 +238,7 @@ func startFilterHost(ctx context.Context, f *serveFlags, plugin pluginSettings, 
 		return nil, err
 	}
 	h, err := newHost(ctx, host.Options{Module: module, PluginConfig: plugin.raw, Env: plugin.env, PoolSize: f.pool,
-		CacheDir: f.cacheDir, FailurePolicy: fp, Logger: log})
+		CacheDir: f.cacheDir, FailurePolicy: fp, Logger: log, Envoy: f.envoy.Name})
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +248,7 @@ func startFilterHost(ctx context.Context, f *serveFlags, plugin pluginSettings, 
 	}
 	info["wasm"] = f.wasm
 	info["pool"] = f.pool
+	info["envoy"] = f.envoy.String()
 	info["plugin_env"] = envNames // names only: values may be keys
 	if f.cacheDir != "" {
 		info["cache_dir"] = f.cacheDir
