@@ -199,7 +199,8 @@ func parseServeFlags(args []string, stdout, stderr io.Writer) (f *serveFlags, co
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return nil, code, true
 	}
-	if f.envoy, code, done = envoyProfile(stderr, fs, *envoy); !done {
+	var ok bool
+	if f.envoy, code, ok = envoyProfile(stderr, fs, *envoy); !ok {
 		return nil, code, true
 	}
 	usage := func(format string, args ...any) (*serveFlags, int, bool) {
