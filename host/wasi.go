@@ -41,7 +41,7 @@ type wasiFunc struct {
 
 // wasiC4d7bb0 is cpp-host c4d7bb0's FOR_ALL_WASI_FUNCTIONS (include/proxy-wasm/exports.h).
 var wasiC4d7bb0 = []wasiFunc{
-	{name: "fd_write", params: "iiii", fn: wasiFdWrite},
+	{name: "fd_write", params: "iiii", fn: writeTo(3)},
 	{name: "fd_read", params: "iiii", fn: answer(errnoNosys)},
 	{name: "fd_seek", params: "iIii", fn: wasiTraceOnly("fd_seek")},
 	{name: "fd_close", params: "i", fn: wasiTraceOnly("fd_close")},
@@ -68,7 +68,7 @@ var wasi94091cd = func() []wasiFunc {
 	fs := make([]wasiFunc, 0, 45)
 	for _, f := range wasiC4d7bb0 {
 		if f.name == "poll_oneoff" {
-			f.fn = wasiPollOneoffNoEvents
+			f.fn = zeroThen(3, 4, errnoSuccess) // nevents = 0: no subscription is looked at
 		}
 		fs = append(fs, f)
 	}
@@ -89,22 +89,22 @@ var wasi94091cd = func() []wasiFunc {
 		wasiFunc{name: "fd_filestat_set_size", params: "iI", fn: stdio(answer(errnoSuccess))},
 		wasiFunc{name: "fd_filestat_set_times", params: "iIIi", fn: stdio(answer(errnoSuccess))},
 		wasiFunc{name: "fd_pread", params: "iiiIi", fn: answer(errnoNosys)},
-		wasiFunc{name: "fd_pwrite", params: "iiiIi", fn: stdio(wasiFdPwrite)},
-		wasiFunc{name: "fd_readdir", params: "iiiIi", fn: wasiFdReaddir},
+		wasiFunc{name: "fd_pwrite", params: "iiiIi", fn: stdio(writeTo(4))},
+		wasiFunc{name: "fd_readdir", params: "iiiIi", fn: zeroThen(4, 4, errnoNotdir)},
 		wasiFunc{name: "fd_renumber", params: "ii", fn: wasiFdRenumber},
 		wasiFunc{name: "fd_sync", params: "i", fn: stdio(answer(errnoSuccess))},
-		wasiFunc{name: "fd_tell", params: "ii", fn: stdio(wasiFdTell)},
+		wasiFunc{name: "fd_tell", params: "ii", fn: stdio(zeroThen(1, 8, errnoSuccess))},
 		wasiFunc{name: "path_create_directory", params: "iii", fn: answer(errnoNotsup)},
 		wasiFunc{name: "path_filestat_set_times", params: "iiiiIIi", fn: answer(errnoNotsup)},
 		wasiFunc{name: "path_link", params: "iiiiii", fn: answer(errnoNotsup)},
-		wasiFunc{name: "path_readlink", params: "iiiiii", fn: wasiPathReadlink},
+		wasiFunc{name: "path_readlink", params: "iiiiii", fn: zeroThen(5, 4, errnoNotsup)},
 		wasiFunc{name: "path_remove_directory", params: "iii", fn: answer(errnoNotsup)},
 		wasiFunc{name: "path_rename", params: "iiiiii", fn: answer(errnoNotsup)},
 		wasiFunc{name: "path_symlink", params: "iiii", fn: answer(errnoNotsup)},
 		wasiFunc{name: "path_unlink_file", params: "iii", fn: answer(errnoNotsup)},
-		wasiFunc{name: "sock_accept", params: "iii", fn: wasiSockAccept},
+		wasiFunc{name: "sock_accept", params: "iii", fn: zeroThen(2, 8, errnoNotsup)},
 		wasiFunc{name: "sock_recv", params: "iiiiii", fn: wasiSockRecv},
-		wasiFunc{name: "sock_send", params: "iiiii", fn: wasiSockSend},
+		wasiFunc{name: "sock_send", params: "iiiii", fn: zeroThen(4, 4, errnoNotsup)},
 		wasiFunc{name: "sock_shutdown", params: "ii", fn: answer(errnoNotsup)},
 		wasiFunc{name: "path_filestat_get", params: "iiiii", fn: answer(errnoNotsup)},
 		wasiFunc{name: "fd_filestat_get", params: "ii", fn: answer(errnoBadf)},
@@ -216,27 +216,19 @@ func le32(b []byte) uint32 {
 	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }
 
-func wasiFdWrite(inst *instance, stack []uint64) uint32 {
-	n, errno := writev(inst, arg(stack, 0), arg(stack, 1), arg(stack, 2))
-	if errno != errnoSuccess {
-		return errno
+// writeTo is fd_write, and 94091cd's fd_pwrite on stdout and stderr (its offset ignored): writev, then the count
+// written to the address in argument nwritten.
+func writeTo(nwritten int) func(*instance, []uint64) uint32 {
+	return func(inst *instance, stack []uint64) uint32 {
+		n, errno := writev(inst, arg(stack, 0), arg(stack, 1), arg(stack, 2))
+		if errno != errnoSuccess {
+			return errno
+		}
+		if !inst.mem.WriteUint32Le(arg(stack, nwritten), n) {
+			return errnoFault
+		}
+		return errnoSuccess
 	}
-	if !inst.mem.WriteUint32Le(arg(stack, 3), n) {
-		return errnoFault
-	}
-	return errnoSuccess
-}
-
-// wasiFdPwrite is 94091cd's fd_pwrite on stdout and stderr: the offset is ignored and the data logged as fd_write.
-func wasiFdPwrite(inst *instance, stack []uint64) uint32 {
-	n, errno := writev(inst, arg(stack, 0), arg(stack, 1), arg(stack, 2))
-	if errno != errnoSuccess {
-		return errno
-	}
-	if !inst.mem.WriteUint32Le(arg(stack, 4), n) {
-		return errnoFault
-	}
-	return errnoSuccess
 }
 
 // wasiFdFdstatGet answers for stdout and stderr only: filetype and flags 0, rights_base FD_WRITE (64), inheriting 0.
@@ -337,19 +329,23 @@ func wasiRandomGet(inst *instance, stack []uint64) uint32 {
 	return errnoSuccess
 }
 
-// wasiPollOneoffNoEvents is 94091cd's poll_oneoff: no subscription is looked at; nevents = 0 and success.
-func wasiPollOneoffNoEvents(inst *instance, stack []uint64) uint32 {
-	if !inst.mem.WriteUint32Le(arg(stack, 3), 0) {
-		return errnoFault
+// zeroThen writes a zero of width bytes (4: cpp-host's setWord, 8: setDatatype of a uint64) at the address in
+// argument i, then answers errno; EFAULT when the address is outside memory. It is how several of cpp-host's stubs
+// clear their result before refusing: poll_oneoff at 94091cd (nevents = 0, success), fd_readdir, fd_tell,
+// path_readlink, sock_accept (a 64-bit zero fd) and sock_send.
+func zeroThen(i, width int, errno uint32) func(*instance, []uint64) uint32 {
+	return func(inst *instance, stack []uint64) uint32 {
+		ok := false
+		if width == 8 {
+			ok = inst.mem.WriteUint64Le(arg(stack, i), 0)
+		} else {
+			ok = inst.mem.WriteUint32Le(arg(stack, i), 0)
+		}
+		if !ok {
+			return errnoFault
+		}
+		return errno
 	}
-	return errnoSuccess
-}
-
-func wasiFdReaddir(inst *instance, stack []uint64) uint32 {
-	if !inst.mem.WriteUint32Le(arg(stack, 4), 0) {
-		return errnoFault
-	}
-	return errnoNotdir
 }
 
 func wasiFdRenumber(_ *instance, stack []uint64) uint32 {
@@ -360,37 +356,8 @@ func wasiFdRenumber(_ *instance, stack []uint64) uint32 {
 	return errnoNotsup
 }
 
-func wasiFdTell(inst *instance, stack []uint64) uint32 {
-	if !inst.mem.WriteUint64Le(arg(stack, 1), 0) {
-		return errnoFault
-	}
-	return errnoSuccess
-}
-
-func wasiPathReadlink(inst *instance, stack []uint64) uint32 {
-	if !inst.mem.WriteUint32Le(arg(stack, 5), 0) {
-		return errnoFault
-	}
-	return errnoNotsup
-}
-
-// wasiSockAccept writes its "no fd" as a 64-bit zero, as cpp-host's setDatatype(retptr0, 0UL) does.
-func wasiSockAccept(inst *instance, stack []uint64) uint32 {
-	if !inst.mem.WriteUint64Le(arg(stack, 2), 0) {
-		return errnoFault
-	}
-	return errnoNotsup
-}
-
 func wasiSockRecv(inst *instance, stack []uint64) uint32 {
 	if !inst.mem.WriteUint32Le(arg(stack, 4), 0) || !inst.mem.WriteUint16Le(arg(stack, 5), 0) {
-		return errnoFault
-	}
-	return errnoNotsup
-}
-
-func wasiSockSend(inst *instance, stack []uint64) uint32 {
-	if !inst.mem.WriteUint32Le(arg(stack, 4), 0) {
 		return errnoFault
 	}
 	return errnoNotsup
