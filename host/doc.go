@@ -87,6 +87,16 @@
 // the failed instance's streams get, and FailClosed and FailReload differ only in name. FailOpen also undoes the failing
 // callback's header changes, where Envoy would keep whatever the plugin changed before it failed.
 //
+// # Platforms
+//
+// Options.Platform applies the stricter rules of a proxy that embeds proxy-wasm differently from Envoy, on top of
+// everything above. GCPServiceExtensions is Google Cloud Service Extensions: timers, metrics, shared data, shared
+// queues and callouts answer Unimplemented; get_property answers only the request attributes the load balancer
+// forwards; an instance's memory stops at 16 MiB (reserved up front, so that growing it costs no copy); each HTTP
+// callback may use 1 ms of the calling thread's CPU time, checked when it returns (the guest is not interrupted);
+// the streams open at once are bounded at 1,000 per instance; the module and its configuration must fit the quota;
+// and a failure is answered 500 instead of Envoy's 503.
+//
 // # What is not modelled
 //
 // Differences from Envoy's Wasm host that remain: the wasi_unstable module and env.pthread_equal and

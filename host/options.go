@@ -94,6 +94,9 @@ func (o Options) withDefaults() (Options, error) {
 		if err := o.Platform.check(); err != nil {
 			return o, err
 		}
+		if err := o.Platform.CheckSize(len(o.Module), len(o.PluginConfig)); err != nil {
+			return o, err
+		}
 		if o.MaxStreams == 0 && o.Platform.StreamsPerInstance > 0 {
 			o.MaxStreams = o.Platform.StreamsPerInstance * o.PoolSize
 		}

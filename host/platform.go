@@ -32,6 +32,13 @@ type Platform struct {
 	// StreamsPerInstance, when positive, is how many streams one instance must carry at once; the host then bounds
 	// the open streams at this many per instance (Options.MaxStreams, unless set).
 	StreamsPerInstance int
+	// RoutesItself marks a proxy that picks upstreams by its own rules: no stateful session routes by a header the
+	// plugin sets, and the plugin cannot learn which upstream answered (upstream.address is not provided). A plugin
+	// that pins clients to upstreams cannot work there; see CheckAffinity.
+	RoutesItself bool
+	// ModuleQuotaBytes, when positive, is the most the module and its plugin configuration may weigh together;
+	// the platform refuses to create a plugin version above it, and New refuses to start.
+	ModuleQuotaBytes int
 	// FailStatus is the HTTP status a stream gets when the plugin fails and the failure policy closes the stream
 	// (Envoy: 503).
 	FailStatus int
@@ -50,6 +57,8 @@ type Platform struct {
 //   - 16 MiB of memory per VM, which must carry up to 1,000 concurrent streams;
 //   - 1 ms of CPU per callback ("normalized vCPU", about a 4 GHz processor; this host measures its own CPU as it
 //     is, so a slower machine is stricter than the platform);
+//   - the module and its configuration together within 5 MiB (the figure the project plans with; an older copy
+//     of cloud.google.com/service-extensions/docs/quotas says 2 MiB, see RATIONALE.md);
 //   - a plugin that exceeds a limit is terminated and the request answered with HTTP 500.
 var GCPServiceExtensions = Platform{
 	Name: "gcp-service-extensions",
@@ -68,6 +77,8 @@ var GCPServiceExtensions = Platform{
 	MemoryLimitBytes:   16 << 20,
 	CallbackCPU:        time.Millisecond,
 	StreamsPerInstance: 1000,
+	RoutesItself:       true,
+	ModuleQuotaBytes:   5 << 20,
 	FailStatus:         500,
 }
 
@@ -88,6 +99,26 @@ func PlatformByName(name string) (*Platform, error) {
 	}
 	sort.Strings(names)
 	return nil, fmt.Errorf("wasmhost: platform: want one of %s, got %q", strings.Join(names, ", "), name)
+}
+
+// CheckAffinity refuses, at configuration time, a filter configuration with affinity on for a platform that routes
+// by itself: there the sealed cookie could never pin a backend, and the filter would issue cookies that mean nothing.
+func (p *Platform) CheckAffinity(affinityEnabled bool) error {
+	if p == nil || !p.RoutesItself || !affinityEnabled {
+		return nil
+	}
+	return fmt.Errorf("wasmhost: platform %s: config: affinity.enabled: the load balancer routes requests itself, "+
+		"so the filter cannot pin a client to a backend (no stateful session reads its routing header, no "+
+		"upstream.address tells it who answered); turn affinity off and use the load balancer's own session affinity", p.Name)
+}
+
+// CheckSize refuses a module and configuration that weigh more than the platform's quota.
+func (p *Platform) CheckSize(module, config int) error {
+	if p == nil || p.ModuleQuotaBytes <= 0 || module+config <= p.ModuleQuotaBytes {
+		return nil
+	}
+	return fmt.Errorf("wasmhost: platform %s: the module (%d bytes) and its configuration (%d bytes) weigh %d bytes, over the quota of %d",
+		p.Name, module, config, module+config, p.ModuleQuotaBytes)
 }
 
 // check refuses a platform whose rules this host cannot apply.

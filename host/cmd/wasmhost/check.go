@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
+	filterconfig "github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 )
 
@@ -24,6 +26,9 @@ poll_oneoff fails, which Envoy 1.33 to 1.37 make it do (golang/go#78513); such a
 check says whether the module carries the fix of this repository's build (internal/wasmbuild) and on which Envoy
 versions it is unsafe; a module with the hazard is INCOMPATIBLE with those.
 
+With --platform gcp-service-extensions the module and configuration are also weighed against the platform's quota,
+a configuration the platform cannot run (affinity) is refused, and the load test runs under the platform's limits.
+
 Unless --load=false, a compatible module is also loaded the way Envoy would load it: compiled, its exports and their
 signatures checked, one instance created, proxy_on_vm_start and proxy_on_configure run with the configuration C
 (none by default).
@@ -33,6 +38,7 @@ Exit status: 0 compatible, 1 incompatible (or it does not load), 2 usage error o
 Examples:
   wasmhost check --wasm build/filter.wasm
   wasmhost check --wasm build/filter.wasm --envoy 1.33 --config testdata/config/affinity.json
+  wasmhost check --wasm build/filter.wasm --platform gcp-service-extensions --config testdata/config/gms.json
   wasmhost check --wasm some-tinygo-filter.wasm --load=false
 `
 
@@ -43,6 +49,8 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	config := fs.String("config", "", "the plugin configuration for the load test: a JSON `file`, or inline JSON when it starts with '{'")
 	load := fs.Bool("load", true, "also load the module in this host (compile, check exports, start one instance)")
 	cacheDir := fs.String("cache-dir", "", "keep compiled code in this `directory` for faster runs")
+	var platformName string
+	platformFlag(fs, &platformName)
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return code
 	}
@@ -67,6 +75,16 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
+	// The configuration is parsed here only for what the platform refuses; the load test below shows what the
+	// plugin itself says of it.
+	var parsed *filterconfig.Config
+	if c, err := filterconfig.Parse(cfg, os.LookupEnv); err == nil {
+		parsed = c
+	}
+	platform, err := platformFor(platformName, parsed)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
 
 	missing := host.CheckCompatibility(info, allowed)
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -77,6 +95,12 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		abi = "none (no proxy_abi_version_* export)"
 	}
 	fmt.Fprintf(w, "abi version:\t%s\n", abi)
+	if platform != nil {
+		fmt.Fprintf(w, "platform:\t%s\n", platform.Name)
+		if q := platform.ModuleQuotaBytes; q > 0 {
+			fmt.Fprintf(w, "quota:\t%d of %d bytes with the configuration (%.0f%%)\n", info.Size+len(cfg), q, 100*float64(info.Size+len(cfg))/float64(q))
+		}
+	}
 	w.Flush()
 
 	fmt.Fprintf(stdout, "\nimports (%d):\n", len(info.Imports))
@@ -121,14 +145,18 @@ func runCheck(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *load {
 		log, _ := newLogger(stderr, "warn")
 		h, err := newHost(ctx, host.Options{Module: module, PluginConfig: cfg, PoolSize: 1, Envoy: profile.Name,
-			CacheDir: *cacheDir, Logger: log})
+			CacheDir: *cacheDir, Logger: log, Platform: platform})
 		if err != nil {
 			fmt.Fprintf(stdout, "verdict: INCOMPATIBLE: the module does not load: %s\n", err)
 			return exitFailure
 		}
 		h.Close(context.Background())
-		fmt.Fprintf(stdout, "verdict: compatible with Envoy %s (ABI %s); loaded and configured in this host\n",
-			*envoy, info.ABIVersion)
+		under := ""
+		if platform != nil {
+			under = " under " + platform.Name + "'s limits"
+		}
+		fmt.Fprintf(stdout, "verdict: compatible with Envoy %s (ABI %s); loaded and configured in this host%s\n",
+			*envoy, info.ABIVersion, under)
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "verdict: compatible with Envoy %s (ABI %s)\n", *envoy, info.ABIVersion)

@@ -30,6 +30,7 @@ Examples:
   wasmhost replay --wasm build/filter.wasm < testdata/replay/cometd-handshake.in
   wasmhost replay --wasm build/filter.wasm --config testdata/config/default.json \
       --request testdata/replay/cometd-handshake.request < testdata/replay/cometd-handshake.in
+  wasmhost replay --wasm build/filter.wasm --platform gcp-service-extensions < testdata/replay/cometd-handshake.in
   printf 'HTTP/1.1 200 OK\nSet-Cookie: a=1\n\n' | wasmhost replay --wasm build/filter.wasm --config '{"cookies":{"same_site":"Lax"}}'
 `
 
@@ -44,6 +45,8 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	cacheDir := fs.String("cache-dir", "", "keep compiled code in this `directory` for faster runs")
 	logLevel := fs.String("log-level", "warn", "log `level` on stderr: debug, info, warn or error")
 	envoy := envoyFlag(fs)
+	var platformName string
+	platformFlag(fs, &platformName)
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return code
 	}
@@ -81,8 +84,12 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
+	platform, err := platformFor(platformName, plugin.config)
+	if err != nil {
+		return fail(stderr, exitUsage, err)
+	}
 	h, err := newHost(ctx, host.Options{Module: module, PluginConfig: plugin.raw, Env: plugin.env, PoolSize: 1,
-		CacheDir: *cacheDir, Logger: log, Envoy: profile.Name})
+		CacheDir: *cacheDir, Logger: log, Envoy: profile.Name, Platform: platform})
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}

@@ -69,6 +69,7 @@ var serveStarted func(*serve.Server)
 // serveFlags are serve's command line.
 type serveFlags struct {
 	listen, wasm, config, tlsCert, tlsKey, admin, policy, cacheDir, sessionHeader, logLevel, demoShop string
+	platform                                                                                          string
 	upstreams, tlsHosts, env                                                                          stringList
 	selfSigned, demo, pprof                                                                           bool
 	pool                                                                                              int
@@ -194,6 +195,7 @@ func parseServeFlags(args []string, stdout, stderr io.Writer) (f *serveFlags, co
 	fs.Var(&f.env, "env", "pass an environment variable to the plugin: `NAME` (from wasmhost's environment) or NAME=VALUE; repeatable")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level` on stderr: debug (one line per request), info, warn or error")
 	fs.BoolVar(&f.demo, "demo", false, "start the embedded demo chat nodes and shop page as upstreams")
+	platformFlag(fs, &f.platform)
 	fs.StringVar(&f.demoShop, "demo-shop", "127.0.0.1:8444", "with --demo: the demo shop's listen `address` (\"127.0.0.1:0\": any free port)")
 	envoy := envoyFlag(fs)
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
@@ -238,11 +240,16 @@ func startFilterHost(ctx context.Context, f *serveFlags, plugin pluginSettings, 
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHost(ctx, host.Options{Module: module, PluginConfig: plugin.raw, Env: plugin.env, PoolSize: f.pool,
-		CacheDir: f.cacheDir, FailurePolicy: fp, Logger: log, Envoy: f.envoy.Name})
+	platform, err := platformFor(f.platform, plugin.config)
 	if err != nil {
 		return nil, err
 	}
+	h, err := newHost(ctx, host.Options{Module: module, PluginConfig: plugin.raw, Env: plugin.env, PoolSize: f.pool,
+		CacheDir: f.cacheDir, FailurePolicy: fp, Logger: log, Envoy: f.envoy.Name, Platform: platform})
+	if err != nil {
+		return nil, err
+	}
+	info["platform"] = f.platform
 	envNames := make([]string, 0, len(plugin.env))
 	for k := range plugin.env {
 		envNames = append(envNames, k)
