@@ -26,17 +26,18 @@ var upstreamAddressPath = []string{"upstream", "address"}
 // that header for the stateful session filter that follows, and hide the affinity cookie from the upstream.
 func (h *httpContext) affinityRequest() {
 	a := &h.cfg.Affinity
-	headers, err := proxywasm.GetHttpRequestHeaders()
+	headers, err := readHeaders(requestHeaders)
 	if err != nil {
 		proxywasm.LogWarnf("chips: affinity: reading request headers: %v", err)
 		return
 	}
-	var cookies []string
+	var buf [4]string
+	cookies := buf[:0]
 	clientRoute := false
-	for _, kv := range headers {
-		switch kv[0] {
+	for name, value, ok := headers.next(); ok; name, value, ok = headers.next() {
+		switch name {
 		case "cookie":
-			cookies = append(cookies, kv[1])
+			cookies = append(cookies, value)
 		case a.RoutingHeader:
 			clientRoute = true
 		}
@@ -85,17 +86,18 @@ func replaceRequestCookies(values []string) {
 // affinityResponse handles the response head, given all its headers: it removes the stateful session's routing
 // header, decides whether the client gets a (new, re-pinned or refreshed) cookie, makes the response private when
 // it does (nocache), and returns that Set-Cookie value for the caller to add with the other cookies ("" = none).
-func (h *httpContext) affinityResponse(headers [][2]string) string {
+func (h *httpContext) affinityResponse(headers headerIter) string {
 	a := &h.cfg.Affinity
 	dry := h.cfg.DryRun
-	var cacheControl []string
+	var buf [2]string
+	cacheControl := buf[:0]
 	route := false
-	for _, kv := range headers {
-		switch kv[0] {
+	for name, value, ok := headers.next(); ok; name, value, ok = headers.next() {
+		switch name {
 		case a.RoutingHeader:
 			route = true
 		case "cache-control":
-			cacheControl = append(cacheControl, kv[1])
+			cacheControl = append(cacheControl, value)
 		}
 	}
 	if route && !dry {

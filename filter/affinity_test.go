@@ -12,6 +12,7 @@ import (
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/sticky"
 )
 
 // Native tests of the affinity glue. The emulator merges a header added under an existing name and removes only the
@@ -141,8 +142,8 @@ func TestAffinityFirstResponsePinsAndNextRequestRoutes(t *testing.T) {
 	if err != nil || tok.Upstream != upstreamA {
 		t.Fatalf("issued token: %+v, %v", tok, err)
 	}
-	if n := counter(t, host, metricAffinityIssued); n != 1 {
-		t.Errorf("%s = %d, want 1", metricAffinityIssued, n)
+	if n := counter(t, host, actionMetric(sticky.Issue)); n != 1 {
+		t.Errorf("%s = %d, want 1", actionMetric(sticky.Issue), n)
 	}
 
 	// The browser comes back with the cookie among others, and tries to pin another host by hand.
@@ -162,8 +163,8 @@ func TestAffinityFirstResponsePinsAndNextRequestRoutes(t *testing.T) {
 	if got := values(next.resp, "cache-control"); len(got) != 1 || got[0] != "public, max-age=60" {
 		t.Errorf("cache-control changed without a cookie: %q", got)
 	}
-	if n := counter(t, host, metricAffinityHonoured); n != 1 {
-		t.Errorf("%s = %d, want 1", metricAffinityHonoured, n)
+	if n := counter(t, host, verdictMetric(sticky.Honoured)); n != 1 {
+		t.Errorf("%s = %d, want 1", verdictMetric(sticky.Honoured), n)
 	}
 }
 
@@ -187,11 +188,11 @@ func TestAffinityRejectsAndReplaces(t *testing.T) {
 	tests := []struct {
 		name, value, metric string
 	}{
-		{"garbage", "not-a-token", metricAffinityRejectedMalformed},
-		{"tampered", tampered, metricAffinityRejectedTampered},
-		{"idle", sealAt(now.Add(-2*time.Hour), now.Add(-time.Hour)), metricAffinityRejectedExpiredIdle},
-		{"too old", sealAt(now.Add(-48*time.Hour), now), metricAffinityRejectedExpiredLife},
-		{"from the future", sealAt(now.Add(time.Hour), now.Add(time.Hour)), metricAffinityRejectedFromFuture},
+		{"garbage", "not-a-token", verdictMetric(sticky.RejectedMalformed)},
+		{"tampered", tampered, verdictMetric(sticky.RejectedTampered)},
+		{"idle", sealAt(now.Add(-2*time.Hour), now.Add(-time.Hour)), verdictMetric(sticky.RejectedExpiredIdle)},
+		{"too old", sealAt(now.Add(-48*time.Hour), now), verdictMetric(sticky.RejectedExpiredLife)},
+		{"from the future", sealAt(now.Add(time.Hour), now.Add(time.Hour)), verdictMetric(sticky.RejectedFromFuture)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,8 +212,8 @@ func TestAffinityRejectsAndReplaces(t *testing.T) {
 			if err != nil || tok.Upstream != upstreamB {
 				t.Errorf("replacement token %+v, %v; want one for %s", tok, err, upstreamB)
 			}
-			if n := counter(t, host, metricAffinityIssued); n != 1 {
-				t.Errorf("%s = %d, want 1", metricAffinityIssued, n)
+			if n := counter(t, host, actionMetric(sticky.Issue)); n != 1 {
+				t.Errorf("%s = %d, want 1", actionMetric(sticky.Issue), n)
 			}
 		})
 	}
@@ -234,8 +235,8 @@ func TestAffinityRepinsAndRefreshes(t *testing.T) {
 		tok.LastSeen.Before(now.Truncate(time.Second)) {
 		t.Errorf("refreshed token %+v, %v: want same upstream and issue time, last seen now", tok, err)
 	}
-	if n := counter(t, host, metricAffinityRefreshed); n != 1 {
-		t.Errorf("%s = %d, want 1", metricAffinityRefreshed, n)
+	if n := counter(t, host, actionMetric(sticky.Refresh)); n != 1 {
+		t.Errorf("%s = %d, want 1", actionMetric(sticky.Refresh), n)
 	}
 
 	// The pinned host is gone: Envoy picked B and announces it on the response.
@@ -250,11 +251,11 @@ func TestAffinityRepinsAndRefreshes(t *testing.T) {
 	if err != nil || tok.Upstream != upstreamB {
 		t.Errorf("re-pinned token %+v, %v", tok, err)
 	}
-	if n := counter(t, host, metricAffinityRepinned); n != 1 {
-		t.Errorf("%s = %d, want 1", metricAffinityRepinned, n)
+	if n := counter(t, host, actionMetric(sticky.Repin)); n != 1 {
+		t.Errorf("%s = %d, want 1", actionMetric(sticky.Repin), n)
 	}
-	if n := counter(t, host, metricAffinityHonoured); n != 2 {
-		t.Errorf("%s = %d, want 2", metricAffinityHonoured, n)
+	if n := counter(t, host, verdictMetric(sticky.Honoured)); n != 2 {
+		t.Errorf("%s = %d, want 2", verdictMetric(sticky.Honoured), n)
 	}
 }
 
@@ -327,11 +328,11 @@ func TestAffinityDryRunChangesNothing(t *testing.T) {
 	if len(x.req) != len(req) || len(x.resp) != len(resp) {
 		t.Errorf("dry run changed headers:\nrequest %q\nresponse %q", x.req, x.resp)
 	}
-	if n := counter(t, host, metricAffinityRejectedMalformed); n != 1 {
-		t.Errorf("%s = %d, want 1", metricAffinityRejectedMalformed, n)
+	if n := counter(t, host, verdictMetric(sticky.RejectedMalformed)); n != 1 {
+		t.Errorf("%s = %d, want 1", verdictMetric(sticky.RejectedMalformed), n)
 	}
-	if n := counter(t, host, metricAffinityIssued); n != 1 {
-		t.Errorf("dry run must count what it would issue: %s = %d", metricAffinityIssued, n)
+	if n := counter(t, host, actionMetric(sticky.Issue)); n != 1 {
+		t.Errorf("dry run must count what it would issue: %s = %d", actionMetric(sticky.Issue), n)
 	}
 	if logs := strings.Join(host.GetInfoLogs(), "\n"); !strings.Contains(logs, "would be issued") {
 		t.Errorf("dry run did not log: %q", logs)
@@ -348,7 +349,7 @@ func TestAffinityOffTouchesNothing(t *testing.T) {
 	if got := values(x.resp, "set-cookie"); got != nil {
 		t.Errorf("affinity off issued a cookie: %q", got)
 	}
-	if _, err := host.GetCounterMetric(metricAffinityIssued); err == nil {
+	if _, err := host.GetCounterMetric(actionMetric(sticky.Issue)); err == nil {
 		t.Errorf("affinity metrics defined while affinity is off")
 	}
 }

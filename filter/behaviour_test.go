@@ -9,6 +9,7 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/rewrite"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
 )
@@ -35,7 +36,7 @@ var behaviourCases = []behaviourCase{
 		resp: [][2]string{{":status", "200"}, {"set-cookie", "BAYEUX_BROWSER=533bkb4ydvsdrti9gz9zxs3fgfv; HttpOnly; Path=/"}},
 		want: [][2]string{{":status", "200"}, {"set-cookie",
 			"BAYEUX_BROWSER=533bkb4ydvsdrti9gz9zxs3fgfv; HttpOnly; Path=/; Secure; SameSite=None; Partitioned"}},
-		metrics: map[string]int64{metricRewritten: 1},
+		metrics: map[string]int64{cookieMetric(rewrite.Rewritten): 1},
 	},
 	{
 		name: "lax replaced, compliant kept, order of headers kept",
@@ -49,7 +50,7 @@ var behaviourCases = []behaviourCase{
 			{"set-cookie", "JSESSIONID=abc; Path=/; SameSite=None; Secure; Partitioned"},
 			{"set-cookie", "GMSLB=node1; Secure; SameSite=None; Partitioned"},
 			{"set-cookie", "theme=dark; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure; SameSite=None; Partitioned"}},
-		metrics: map[string]int64{metricRewritten: 2, metricCompliant: 1},
+		metrics: map[string]int64{cookieMetric(rewrite.Rewritten): 2, cookieMetric(rewrite.Compliant): 1},
 		multi:   true,
 	},
 	{
@@ -57,7 +58,7 @@ var behaviourCases = []behaviourCase{
 		req:     request("chat.example.com", "/", chromeUA),
 		resp:    [][2]string{{":status", "200"}, {"set-cookie", "a=1; Secure; SameSite=None; Partitioned"}, {"x-b", "2"}},
 		want:    [][2]string{{":status", "200"}, {"set-cookie", "a=1; Secure; SameSite=None; Partitioned"}, {"x-b", "2"}},
-		metrics: map[string]int64{metricCompliant: 1, metricRewritten: 0},
+		metrics: map[string]int64{cookieMetric(rewrite.Compliant): 1, cookieMetric(rewrite.Rewritten): 0},
 	},
 	{
 		name:   "domain auto and selection",
@@ -69,7 +70,7 @@ var behaviourCases = []behaviourCase{
 			{"set-cookie", "BAYEUX_BROWSER=x; Domain=example.co.uk; HttpOnly; Secure; SameSite=None; Partitioned"},
 			{"set-cookie", "other=y"},
 			{"set-cookie", "__Host-BAYEUX_S=z; Path=/; Secure; HttpOnly; SameSite=None; Partitioned"}},
-		metrics: map[string]int64{metricRewritten: 2, metricSkippedSelection: 1},
+		metrics: map[string]int64{cookieMetric(rewrite.Rewritten): 2, cookieMetric(rewrite.SkippedSelection): 1},
 		multi:   true,
 	},
 	{
@@ -77,7 +78,7 @@ var behaviourCases = []behaviourCase{
 		req:     request("chat.example.com", "/", chromeUA),
 		resp:    [][2]string{{":status", "200"}, {"set-cookie", "no equals sign"}},
 		want:    [][2]string{{":status", "200"}, {"set-cookie", "no equals sign"}},
-		metrics: map[string]int64{metricMalformed: 1},
+		metrics: map[string]int64{cookieMetric(rewrite.Malformed): 1},
 	},
 }
 

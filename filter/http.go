@@ -19,21 +19,23 @@ type httpContext struct {
 	metrics *metrics
 	req     rewrite.Request
 	sticky  sticky.Request // what the request's affinity cookie amounted to (affinity enabled only)
+	// rewritten holds the rewritten Set-Cookie values until they are handed to the host. It is the plugin's, shared
+	// by its streams: a VM runs one callback at a time, and the values are copied out before the callback returns.
+	rewritten *rewrite.Buffer
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	// Each header read costs the guest three allocations (the host's copy and the SDK's two escaping
-	// out-parameters) and a call back into it for the copy, so only what the configuration uses is read: the
-	// authority for host scopes and domain: auto, the path for path scopes, the user agent for SameSite=None.
+	// Only what the configuration uses is read: the authority for host scopes and domain: auto, the path for path
+	// scopes, the user agent for SameSite=None.
 	var authority, path, ua string
 	if len(h.cfg.Scope.Hosts) > 0 || h.cfg.Cookies.DomainAuto {
-		authority, _ = proxywasm.GetHttpRequestHeader(":authority")
+		authority, _ = requestHeader(":authority")
 	}
 	if len(h.cfg.Scope.PathPrefixes) > 0 {
-		path, _ = proxywasm.GetHttpRequestHeader(":path")
+		path, _ = requestHeader(":path")
 	}
 	if h.cfg.Cookies.SameSite == cookie.SameSiteNone {
-		ua, _ = proxywasm.GetHttpRequestHeader("user-agent")
+		ua, _ = requestHeader("user-agent")
 	}
 	h.req = rewrite.NewRequest(h.cfg, authority, path, ua)
 	if h.cfg.Affinity.Enabled {
@@ -47,7 +49,7 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	if !h.req.InScope && !affinityOn {
 		return types.ActionContinue
 	}
-	headers, err := proxywasm.GetHttpResponseHeaders()
+	headers, err := readHeaders(responseHeaders)
 	if err != nil {
 		proxywasm.LogWarnf("chips: reading response headers: %v", err)
 		return types.ActionContinue
@@ -63,9 +65,9 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	// slice from nil (the slice does not escape).
 	var buf [8]string
 	values := buf[:0]
-	for _, kv := range headers {
-		if kv[0] == "set-cookie" {
-			values = append(values, kv[1])
+	for name, value, ok := headers.next(); ok; name, value, ok = headers.next() {
+		if name == "set-cookie" {
+			values = append(values, value)
 		}
 	}
 	dropped := false
@@ -80,7 +82,7 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 		original = append([]string(nil), values...)
 	}
 	var counts rewrite.Counts
-	changed := rewrite.Response(h.cfg, &h.req, values, &counts)
+	changed := rewrite.Response(h.cfg, &h.req, values, &counts, h.rewritten)
 	h.metrics.add(&counts)
 	if h.cfg.DryRun {
 		if changed {

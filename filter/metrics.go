@@ -7,31 +7,28 @@ import (
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/sticky"
 )
 
-// Metric names, as Envoy shows them (prefixed "wasmcustom."). README.md documents each.
-const (
-	metricRewritten        = "chips.cookies_rewritten"
-	metricCompliant        = "chips.cookies_compliant"
-	metricSkippedSelection = "chips.cookies_skipped_selection"
-	metricSkippedUserAgent = "chips.cookies_skipped_user_agent"
-	metricMalformed        = "chips.cookies_malformed"
+// Metric names, as Envoy shows them (prefixed "wasmcustom."), follow from the outcomes' own names; README.md
+// documents each.
 
-	// Affinity: one of these per request carrying the cookie...
-	metricAffinityHonoured            = "chips.affinity_honoured"
-	metricAffinityRejectedMalformed   = "chips.affinity_rejected_malformed"
-	metricAffinityRejectedTampered    = "chips.affinity_rejected_tampered"
-	metricAffinityRejectedExpiredIdle = "chips.affinity_rejected_expired_idle"
-	metricAffinityRejectedExpiredLife = "chips.affinity_rejected_expired_life"
-	metricAffinityRejectedFromFuture  = "chips.affinity_rejected_from_future"
-	// ...and one of these per affinity cookie emitted.
-	metricAffinityIssued    = "chips.affinity_issued"
-	metricAffinityRepinned  = "chips.affinity_repinned"
-	metricAffinityRefreshed = "chips.affinity_refreshed"
-)
+// cookieMetric names the counter of a cookie outcome: "chips.cookies_rewritten", "chips.cookies_skipped_selection"…
+func cookieMetric(o rewrite.Outcome) string { return "chips.cookies_" + o.String() }
 
-// metrics holds the counters defined once per plugin. Envoy shares a stat of the same name across its worker VMs.
+// verdictMetric names the counter of a request's affinity verdict: "chips.affinity_honoured",
+// "chips.affinity_rejected_tampered"…
+func verdictMetric(v sticky.Verdict) string {
+	if v.Rejected() {
+		return "chips.affinity_rejected_" + v.String()
+	}
+	return "chips.affinity_" + v.String()
+}
+
+// actionMetric names the counter of an emitted affinity cookie: "chips.affinity_issued"…
+func actionMetric(a sticky.Action) string { return "chips.affinity_" + a.String() }
+
+// metrics holds the counters defined once per plugin, each array indexed by what it counts. Envoy shares a stat of
+// the same name across its worker VMs.
 type metrics struct {
-	rewritten, compliant, skippedSelection, skippedUserAgent, malformed proxywasm.MetricCounter
-
+	cookies [rewrite.Outcomes]proxywasm.MetricCounter
 	// verdicts is indexed by sticky.Verdict (Absent unused), actions by sticky.Action (Keep unused).
 	verdicts [sticky.RejectedFromFuture + 1]proxywasm.MetricCounter
 	actions  [sticky.Refresh + 1]proxywasm.MetricCounter
@@ -51,23 +48,17 @@ func defineMetrics(affinityOn bool) (defined *metrics) {
 			defined = nil
 		}
 	}()
-	m := &metrics{
-		rewritten:        proxywasm.DefineCounterMetric(metricRewritten),
-		compliant:        proxywasm.DefineCounterMetric(metricCompliant),
-		skippedSelection: proxywasm.DefineCounterMetric(metricSkippedSelection),
-		skippedUserAgent: proxywasm.DefineCounterMetric(metricSkippedUserAgent),
-		malformed:        proxywasm.DefineCounterMetric(metricMalformed),
+	m := &metrics{}
+	for o := range m.cookies {
+		m.cookies[o] = proxywasm.DefineCounterMetric(cookieMetric(rewrite.Outcome(o)))
 	}
 	if affinityOn {
-		m.verdicts[sticky.Honoured] = proxywasm.DefineCounterMetric(metricAffinityHonoured)
-		m.verdicts[sticky.RejectedMalformed] = proxywasm.DefineCounterMetric(metricAffinityRejectedMalformed)
-		m.verdicts[sticky.RejectedTampered] = proxywasm.DefineCounterMetric(metricAffinityRejectedTampered)
-		m.verdicts[sticky.RejectedExpiredIdle] = proxywasm.DefineCounterMetric(metricAffinityRejectedExpiredIdle)
-		m.verdicts[sticky.RejectedExpiredLife] = proxywasm.DefineCounterMetric(metricAffinityRejectedExpiredLife)
-		m.verdicts[sticky.RejectedFromFuture] = proxywasm.DefineCounterMetric(metricAffinityRejectedFromFuture)
-		m.actions[sticky.Issue] = proxywasm.DefineCounterMetric(metricAffinityIssued)
-		m.actions[sticky.Repin] = proxywasm.DefineCounterMetric(metricAffinityRepinned)
-		m.actions[sticky.Refresh] = proxywasm.DefineCounterMetric(metricAffinityRefreshed)
+		for v := sticky.Honoured; int(v) < len(m.verdicts); v++ {
+			m.verdicts[v] = proxywasm.DefineCounterMetric(verdictMetric(v))
+		}
+		for a := sticky.Issue; int(a) < len(m.actions); a++ {
+			m.actions[a] = proxywasm.DefineCounterMetric(actionMetric(a))
+		}
 	}
 	return m
 }
@@ -92,15 +83,9 @@ func (m *metrics) add(c *rewrite.Counts) {
 	if m == nil {
 		return
 	}
-	inc(m.rewritten, c.Rewritten)
-	inc(m.compliant, c.Compliant)
-	inc(m.skippedSelection, c.SkippedSelection)
-	inc(m.skippedUserAgent, c.SkippedUserAgent)
-	inc(m.malformed, c.Malformed)
-}
-
-func inc(m proxywasm.MetricCounter, n int) {
-	if n > 0 {
-		m.Increment(uint64(n))
+	for o, n := range c {
+		if n > 0 {
+			m.cookies[o].Increment(uint64(n))
+		}
 	}
 }

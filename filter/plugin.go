@@ -5,13 +5,15 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/rewrite"
 )
 
 // pluginContext parses the configuration once and hands the immutable result to every stream.
 type pluginContext struct {
 	types.DefaultPluginContext
-	cfg     *config.Config
-	metrics *metrics
+	cfg       *config.Config
+	metrics   *metrics
+	rewritten rewrite.Buffer
 }
 
 // OnPluginStart refuses a bad configuration: Envoy then rejects the listener update (or fails start-up), which is
@@ -36,5 +38,5 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 
 // NewHttpContext starts the per-stream state.
 func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
-	return &httpContext{cfg: p.cfg, metrics: p.metrics}
+	return &httpContext{cfg: p.cfg, metrics: p.metrics, rewritten: &p.rewritten}
 }

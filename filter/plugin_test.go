@@ -6,6 +6,8 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/rewrite"
 )
 
 // These tests drive the glue natively through the SDK's emulator. The emulator's add_header_map_value appends to an
@@ -82,8 +84,8 @@ func TestPluginRewritesVendorExample(t *testing.T) {
 	if !strings.HasPrefix(got[0], "BAYEUX_BROWSER=533bkb4ydvsdrti9gz9zxs3fgfv;") {
 		t.Errorf("name/value changed: %q", got[0])
 	}
-	if n := counter(t, host, metricRewritten); n != 1 {
-		t.Errorf("%s = %d, want 1", metricRewritten, n)
+	if n := counter(t, host, cookieMetric(rewrite.Rewritten)); n != 1 {
+		t.Errorf("%s = %d, want 1", cookieMetric(rewrite.Rewritten), n)
 	}
 	// The same response again, now already compliant, is counted as such and left alone.
 	resp[2][1] = got[0]
@@ -91,8 +93,8 @@ func TestPluginRewritesVendorExample(t *testing.T) {
 	if len(again) != 1 || again[0] != got[0] {
 		t.Errorf("second pass changed %q to %q", got[0], again)
 	}
-	if n := counter(t, host, metricCompliant); n != 1 {
-		t.Errorf("%s = %d, want 1", metricCompliant, n)
+	if n := counter(t, host, cookieMetric(rewrite.Compliant)); n != 1 {
+		t.Errorf("%s = %d, want 1", cookieMetric(rewrite.Compliant), n)
 	}
 }
 
@@ -121,16 +123,16 @@ func TestPluginScopeSelectionAndUserAgent(t *testing.T) {
 	if got := setCookies(roundTrip(t, host, request("chat.example.com", "/genesys/x", chromeUA), resp("_ga=1; Path=/"))); got[0] != "_ga=1; Path=/" {
 		t.Errorf("excluded cookie rewritten: %q", got)
 	}
-	if n := counter(t, host, metricSkippedSelection); n != 1 {
-		t.Errorf("%s = %d, want 1", metricSkippedSelection, n)
+	if n := counter(t, host, cookieMetric(rewrite.SkippedSelection)); n != 1 {
+		t.Errorf("%s = %d, want 1", cookieMetric(rewrite.SkippedSelection), n)
 	}
 	ios12 := "Mozilla/5.0 (iPhone; CPU iPhone OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1"
 	got := setCookies(roundTrip(t, host, request("chat.example.com", "/genesys/x", ios12), resp("BAYEUX_BROWSER=abc; SameSite=None; Secure")))
 	if strings.Contains(strings.ToLower(got[0]), "samesite") {
 		t.Errorf("iOS 12 client got SameSite: %q", got)
 	}
-	if n := counter(t, host, metricSkippedUserAgent); n != 1 {
-		t.Errorf("%s = %d, want 1", metricSkippedUserAgent, n)
+	if n := counter(t, host, cookieMetric(rewrite.SkippedUserAgent)); n != 1 {
+		t.Errorf("%s = %d, want 1", cookieMetric(rewrite.SkippedUserAgent), n)
 	}
 }
 
@@ -141,8 +143,8 @@ func TestPluginMalformedPassesThrough(t *testing.T) {
 	if len(got) != 1 || got[0] != bad {
 		t.Errorf("malformed cookie changed: %q", got)
 	}
-	if n := counter(t, host, metricMalformed); n != 1 {
-		t.Errorf("%s = %d, want 1", metricMalformed, n)
+	if n := counter(t, host, cookieMetric(rewrite.Malformed)); n != 1 {
+		t.Errorf("%s = %d, want 1", cookieMetric(rewrite.Malformed), n)
 	}
 }
 
@@ -153,8 +155,8 @@ func TestPluginDryRunChangesNothing(t *testing.T) {
 	if len(got) != 1 || got[0] != c {
 		t.Errorf("dry run changed the response: %q", got)
 	}
-	if n := counter(t, host, metricRewritten); n != 1 {
-		t.Errorf("dry run must still count: %s = %d", metricRewritten, n)
+	if n := counter(t, host, cookieMetric(rewrite.Rewritten)); n != 1 {
+		t.Errorf("dry run must still count: %s = %d", cookieMetric(rewrite.Rewritten), n)
 	}
 	logs := strings.Join(host.GetInfoLogs(), "\n")
 	if !strings.Contains(logs, "dry_run") || !strings.Contains(logs, "BAYEUX_BROWSER") {

@@ -156,6 +156,17 @@ func checkRewrite(t *testing.T, in string, p Policy) (string, Outcome) {
 		t.Fatalf("Rewrite(%q) = %q: introduced CR or LF", in, out)
 	}
 
+	// AppendRewrite agrees, appends after what dst holds and leaves that alone.
+	const kept = "kept;"
+	dst, appended, appendedOutcome := AppendRewrite(append(make([]byte, 0, 8), kept...), in, p)
+	wantDst := kept
+	if outcome == Rewritten {
+		wantDst += out
+	}
+	if appended != out || appendedOutcome != outcome || string(dst) != wantDst {
+		t.Fatalf("AppendRewrite(%q, %q) = %q, %q, %v; want %q, %v", kept, in, dst, appended, appendedOutcome, out, outcome)
+	}
+
 	// Idempotence.
 	again, againOutcome := Rewrite(out, p)
 	wantAgain := outcome

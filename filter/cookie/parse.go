@@ -145,33 +145,27 @@ type attribute struct {
 	// textStart and textEnd delimit the attribute without its surrounding
 	// whitespace; replacing line[textStart:textEnd] keeps the spacing.
 	textStart, textEnd int
-	name               string // trimmed
-	value              string // trimmed; "" when there is no '='
 	kind               attributeKind
+	value              string // trimmed; "" when there is no '=', and for attrUnknown
 }
 
 // honoured reports whether browsers take the attribute into account at all:
 // RFC 6265bis §5.6 ignores a cookie-av whose value exceeds 1024 octets.
-func (a attribute) honoured() bool { return len(a.value) <= maxAttributeValueOctets }
+func (a *attribute) honoured() bool { return len(a.value) <= maxAttributeValueOctets }
 
-// nextAttribute parses the attribute introduced by the ';' at line[start] of a line without CTLs.
-func nextAttribute(line string, start int) attribute {
+// scan parses the attribute introduced by the ';' at line[start] of a line without CTLs. An attribute this package
+// does not reason about costs only finding its bounds.
+func (a *attribute) scan(line string, start int) {
 	end := segmentEnd(line, start+1)
-	a := attribute{start: start, end: end, textStart: start + 1, textEnd: end}
-	for a.textStart < a.textEnd && isWSP(line[a.textStart]) {
-		a.textStart++
+	ts, te := start+1, end
+	for ts < te && isWSP(line[ts]) {
+		ts++
 	}
-	for a.textEnd > a.textStart && isWSP(line[a.textEnd-1]) {
-		a.textEnd--
+	for te > ts && isWSP(line[te-1]) {
+		te--
 	}
-	text := line[a.textStart:a.textEnd]
-	if equals := strings.IndexByte(text, '='); equals >= 0 {
-		a.name, a.value = trimWSP(text[:equals]), trimWSP(text[equals+1:])
-	} else {
-		a.name = text
-	}
-	a.kind = kindOf(a.name)
-	return a
+	a.start, a.end, a.textStart, a.textEnd = start, end, ts, te
+	a.kind, a.value = classify(line[ts:te])
 }
 
 // attributeKind names the attributes this package reasons about; every
@@ -221,33 +215,50 @@ var (
 	litNed         = lit("ned")
 )
 
-// kindOf classifies a trimmed attribute name, ASCII-case-insensitively, with whole-word comparisons. Every name it
-// recognises is made of letters only, which is what makes the OR-0x20 folding of word exact. Expires and Max-Age
-// are not classified: they are never changed, and deletion cookies need no special casing.
-func kindOf(name string) attributeKind {
-	switch len(name) {
-	case 4:
-		if word(name) == litPath {
-			return attrPath
-		}
-	case 6:
-		switch word(name) {
-		case litSecure:
-			return attrSecure
-		case litDomain:
-			return attrDomain
-		}
-	case 8:
-		switch word(name) {
-		case litHTTPOnly:
-			return attrHTTPOnly
-		case litSameSite:
-			return attrSameSite
-		}
-	case 11:
-		if word(name) == litPartitioned && word(name[8:]) == litNed {
-			return attrPartitioned
-		}
+const (
+	mask4 = 1<<32 - 1
+	mask6 = 1<<48 - 1
+)
+
+// classify returns the kind of an attribute from its text (trimmed of whitespace), ASCII-case-insensitively, and
+// for a kind other than attrUnknown its value. The name is the text before the first '=', trimmed, and the value
+// the text after it, trimmed ("" without an '='). Every name this package knows is made of letters, which makes the
+// OR-0x20 folding of word exact, and begins with four letters no other shares: the text's first word decides the
+// candidate, and the name is that candidate when only whitespace stands between it and the '=' (or the end).
+// Expires and Max-Age are not classified: they are never changed, and deletion cookies need no special casing.
+func classify(text string) (attributeKind, string) {
+	w := word(text)
+	var kind attributeKind
+	var n int
+	switch {
+	case len(text) >= 4 && w&mask4 == litPath:
+		kind, n = attrPath, 4
+	case len(text) >= 6 && w&mask6 == litSecure:
+		kind, n = attrSecure, 6
+	case len(text) >= 6 && w&mask6 == litDomain:
+		kind, n = attrDomain, 6
+	case len(text) >= 8 && w == litHTTPOnly:
+		kind, n = attrHTTPOnly, 8
+	case len(text) >= 8 && w == litSameSite:
+		kind, n = attrSameSite, 8
+	case len(text) >= 11 && w == litPartitioned && word(text[8:11]) == litNed:
+		kind, n = attrPartitioned, 11
+	default:
+		return attrUnknown, ""
 	}
-	return attrUnknown
+	i := n
+	for i < len(text) && isWSP(text[i]) {
+		i++
+	}
+	switch {
+	case i == len(text): // the whole text is the name (trimmed text never ends in whitespace, so i == n)
+		return kind, ""
+	case text[i] != '=':
+		return attrUnknown, "" // a longer name, such as "Secure qux" or "Paths"
+	}
+	i++
+	for i < len(text) && isWSP(text[i]) {
+		i++
+	}
+	return kind, text[i:]
 }

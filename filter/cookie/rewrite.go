@@ -1,6 +1,10 @@
 package cookie
 
-import "strings"
+import (
+	"slices"
+	"strings"
+	"unsafe"
+)
 
 // Outcome says what Rewrite did with a Set-Cookie value.
 type Outcome int
@@ -110,8 +114,8 @@ func (r rewritePlan) empty() bool { return r == rewritePlan{} }
 //
 // A policy that Validate rejects is applied as documented there.
 func Rewrite(line string, p Policy) (string, Outcome) {
-	c, ok := scanCookie(line)
-	if !ok {
+	var c cookieState
+	if !scanCookie(line, &c) {
 		return line, Malformed
 	}
 	p = p.effective()
@@ -122,7 +126,33 @@ func Rewrite(line string, p Policy) (string, Outcome) {
 	if plan.empty() {
 		return line, Compliant
 	}
-	return applyRewrite(line, &c, p, plan), Rewritten
+	b := appendRewrite(make([]byte, 0, len(line)+maxAppendedOctets(p)), line, &c, p, plan)
+	return unsafe.String(unsafe.SliceData(b), len(b)), Rewritten
+}
+
+// AppendRewrite is Rewrite for callers that keep the rewritten values in a buffer of their own: a Rewritten value
+// is appended to dst and returned as a string aliasing dst's bytes, which the caller must not overwrite while the
+// string is in use. Otherwise dst comes back unchanged with the input line. A filter rewriting the cookies of one
+// response after another reuses one buffer, and allocates nothing once it is large enough.
+func AppendRewrite(dst []byte, line string, p Policy) ([]byte, string, Outcome) {
+	var c cookieState
+	if !scanCookie(line, &c) {
+		return dst, line, Malformed
+	}
+	p = p.effective()
+	plan, ok := planRewrite(&c, p)
+	if !ok {
+		return dst, line, Malformed
+	}
+	if plan.empty() {
+		return dst, line, Compliant
+	}
+	// Grown at most once, to the size this value may need; strings already handed out keep the old array.
+	dst = slices.Grow(dst, len(line)+maxAppendedOctets(p))
+	start := len(dst)
+	dst = appendRewrite(dst, line, &c, p, plan)
+	out := dst[start:]
+	return dst, unsafe.String(unsafe.SliceData(out), len(out)), Rewritten
 }
 
 // planRewrite decides what c needs under p. It reports false for a __Host-
@@ -191,8 +221,8 @@ func sameDomain(a, b string) bool {
 	return true
 }
 
-// applyRewrite builds the rewritten value with a single allocation.
-func applyRewrite(line string, c *cookieState, p Policy, plan rewritePlan) string {
+// appendRewrite appends the rewritten line to b, which has room for it (see maxAppendedOctets).
+func appendRewrite(b []byte, line string, c *cookieState, p Policy, plan rewritePlan) []byte {
 	// Empty attributes and whitespace at the end would sit between the kept
 	// text and what is appended ("a=b; ; Secure"); they carry nothing.
 	// The cookie value never ends in ';' or whitespace, so this never cuts
@@ -203,73 +233,70 @@ func applyRewrite(line string, c *cookieState, p Policy, plan rewritePlan) strin
 	}
 	line = line[:end]
 
-	var b strings.Builder
-	b.Grow(len(line) + maxAppendedOctets(p))
 	// Common case: the line is kept whole, except at most its single SameSite attribute replaced in place, and
 	// the rest is appended; no second pass over the attributes is needed.
 	replaceSameSite := plan.sameSite && c.sameSite.n > 0
 	if !(plan.domain && c.domain.n > 0) && (!replaceSameSite || c.sameSite.n == 1 && c.sameSite.at >= 0) {
 		if replaceSameSite {
-			b.WriteString(line[:c.sameSite.textStart])
-			b.WriteString(p.SameSite.attribute())
-			b.WriteString(line[c.sameSite.textEnd:])
+			b = append(b, line[:c.sameSite.textStart]...)
+			b = append(b, p.SameSite.attribute()...)
+			b = append(b, line[c.sameSite.textEnd:]...)
 		} else {
-			b.WriteString(line)
+			b = append(b, line...)
 		}
-		writeAppended(&b, c, p, plan)
-		return b.String()
+		return appendAppended(b, c, p, plan)
 	}
-	b.WriteString(line[:min(c.pair.end, len(line))])
-	for pos := c.pair.end; pos < len(line); {
-		a := nextAttribute(line, pos) // no CTL: scanCookie checked
-		pos = a.end
+	b = append(b, line[:min(c.pair.end, len(line))]...)
+	var a attribute
+	for pos := c.pair.end; pos < len(line); pos = a.end {
+		a.scan(line, pos) // no CTL: scanCookie checked
 		switch {
 		case a.kind == attrSameSite && plan.sameSite:
 			if a.start == c.sameSite.at {
-				writeReplaced(&b, line, a, p.SameSite.attribute(), "")
+				b = appendReplaced(b, line, &a, p.SameSite.attribute(), "")
 			}
 		case a.kind == attrDomain && plan.domain:
 			if a.start == c.domain.at {
-				writeReplaced(&b, line, a, "Domain=", p.Domain)
+				b = appendReplaced(b, line, &a, "Domain=", p.Domain)
 			}
 		default:
-			b.WriteString(line[a.start:a.end])
+			b = append(b, line[a.start:a.end]...)
 		}
 	}
-	writeAppended(&b, c, p, plan)
-	return b.String()
+	return appendAppended(b, c, p, plan)
 }
 
-// writeAppended writes the attributes plan adds at the end of the line.
-func writeAppended(b *strings.Builder, c *cookieState, p Policy, plan rewritePlan) {
+// appendAppended appends the attributes plan adds at the end of the line.
+func appendAppended(b []byte, c *cookieState, p Policy, plan rewritePlan) []byte {
 	if plan.path {
-		b.WriteString(appendPath)
-		b.WriteString(p.Path)
+		b = append(b, appendPath...)
+		b = append(b, p.Path...)
 	}
 	if plan.domain && c.domain.at < 0 {
-		b.WriteString(appendDomain)
-		b.WriteString(p.Domain)
+		b = append(b, appendDomain...)
+		b = append(b, p.Domain...)
 	}
 	if plan.httpOnly {
-		b.WriteString(appendHTTPOnly)
+		b = append(b, appendHTTPOnly...)
 	}
 	if plan.secure {
-		b.WriteString(appendSecure)
+		b = append(b, appendSecure...)
 	}
 	if plan.sameSite && c.sameSite.at < 0 {
-		b.WriteString(appendSameSite)
-		b.WriteString(p.SameSite.attribute())
+		b = append(b, appendSameSite...)
+		b = append(b, p.SameSite.attribute()...)
 	}
 	if plan.partitioned {
-		b.WriteString(appendPartitioned)
+		b = append(b, appendPartitioned...)
 	}
+	return b
 }
 
-// writeReplaced writes attribute a with its text (between its surrounding
+// appendReplaced appends attribute a with its text (between its surrounding
 // whitespace) replaced by text1+text2.
-func writeReplaced(b *strings.Builder, line string, a attribute, text1, text2 string) {
-	b.WriteString(line[a.start:a.textStart])
-	b.WriteString(text1)
-	b.WriteString(text2)
-	b.WriteString(line[a.textEnd:a.end])
+func appendReplaced(b []byte, line string, a *attribute, text1, text2 string) []byte {
+	b = append(b, line[a.start:a.textStart]...)
+	b = append(b, text1...)
+	b = append(b, text2...)
+	return append(b, line[a.textEnd:a.end]...)
 }

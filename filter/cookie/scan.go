@@ -20,7 +20,7 @@ func (l lastWins) present() bool { return l.at >= 0 }
 // net/http) agree on the value, so only then is it left alone.
 func (l lastWins) settled() bool { return l.at >= 0 && l.at == l.lastAt }
 
-func (l *lastWins) observe(a attribute) {
+func (l *lastWins) observe(a *attribute) {
 	l.lastAt = a.start
 	l.n++
 	if a.honoured() {
@@ -36,26 +36,25 @@ type cookieState struct {
 	sameSite, path, domain        lastWins
 }
 
-// scanCookie parses line without allocating: one pass for control
-// characters, then one over the attributes. It reports false for a line that
-// is not a cookie: a CTL anywhere, or see parsePair.
-func scanCookie(line string) (cookieState, bool) {
+// scanCookie parses line into c without allocating: one pass for control characters, then one over the
+// attributes. It reports false for a line that is not a cookie: a CTL anywhere, or see parsePair.
+func scanCookie(line string, c *cookieState) bool {
 	if hasCTL(line) {
-		return cookieState{}, false // §5.6 step 1
+		return false // §5.6 step 1
 	}
 	pair, ok := parsePair(line)
 	if !ok {
-		return cookieState{}, false
+		return false
 	}
-	c := cookieState{
+	*c = cookieState{
 		pair:     pair,
 		sameSite: lastWins{at: -1, lastAt: -1},
 		path:     lastWins{at: -1, lastAt: -1},
 		domain:   lastWins{at: -1, lastAt: -1},
 	}
-	for pos := pair.end; pos < len(line); {
-		a := nextAttribute(line, pos)
-		pos = a.end
+	var a attribute
+	for pos := pair.end; pos < len(line); pos = a.end {
+		a.scan(line, pos)
 		switch a.kind {
 		case attrSecure:
 			c.secure = c.secure || a.honoured()
@@ -64,14 +63,14 @@ func scanCookie(line string) (cookieState, bool) {
 		case attrPartitioned:
 			c.partitioned = c.partitioned || a.honoured()
 		case attrSameSite:
-			c.sameSite.observe(a)
+			c.sameSite.observe(&a)
 		case attrPath:
-			c.path.observe(a)
+			c.path.observe(&a)
 		case attrDomain:
-			c.domain.observe(a)
+			c.domain.observe(&a)
 		}
 	}
-	return c, true
+	return true
 }
 
 // hasExplicitPath reports whether the cookie's path comes from its Path

@@ -14,8 +14,8 @@ import "strings"
 // A cookie whose effective SameSite is Lax, Strict or absent, and a value
 // that is not a cookie (see Rewrite), are returned unchanged with false.
 func StripSameSiteNone(line string) (string, bool) {
-	c, ok := scanCookie(line)
-	if !ok || !c.sameSite.present() {
+	var c cookieState
+	if !scanCookie(line, &c) || !c.sameSite.present() {
 		return line, false
 	}
 	if effective, ok := sameSiteOf(c.sameSite.value); !ok || effective != SameSiteNone {
@@ -24,9 +24,9 @@ func StripSameSiteNone(line string) (string, bool) {
 	var b strings.Builder
 	b.Grow(len(line))
 	b.WriteString(line[:c.pair.end])
-	for pos := c.pair.end; pos < len(line); {
-		a := nextAttribute(line, pos) // no CTL: scanCookie checked
-		pos = a.end
+	var a attribute
+	for pos := c.pair.end; pos < len(line); pos = a.end {
+		a.scan(line, pos) // no CTL: scanCookie checked
 		if a.kind != attrSameSite {
 			b.WriteString(line[a.start:a.end])
 		}

@@ -33,14 +33,41 @@ func NewRequest(cfg *config.Config, authority, path, userAgent string) Request {
 	return r
 }
 
-// Counts are the per-response tallies behind the filter's metrics.
-type Counts struct {
-	Rewritten        int
-	Compliant        int
-	SkippedSelection int
-	SkippedUserAgent int
-	Malformed        int
+// Outcome classifies what happened to one Set-Cookie value; each outcome is one metric, named after String. The
+// first three are cookie.Rewrite's own outcomes, with the same values.
+type Outcome uint8
+
+// The outcomes.
+const (
+	Rewritten        = Outcome(cookie.Rewritten)
+	Compliant        = Outcome(cookie.Compliant)
+	Malformed        = Outcome(cookie.Malformed)
+	SkippedSelection = Malformed + 1 // left alone by include/exclude
+	SkippedUserAgent = Malformed + 2 // not given SameSite=None: the client mishandles it
+
+	// Outcomes is the number of outcomes: Counts, and the filter's metrics, are arrays indexed by Outcome.
+	Outcomes = int(SkippedUserAgent) + 1
+)
+
+var outcomeNames = [Outcomes]string{
+	Rewritten:        "rewritten",
+	Compliant:        "compliant",
+	Malformed:        "malformed",
+	SkippedSelection: "skipped_selection",
+	SkippedUserAgent: "skipped_user_agent",
 }
+
+// String returns the outcome's metric suffix: "rewritten", "compliant", "malformed", "skipped_selection" or
+// "skipped_user_agent".
+func (o Outcome) String() string {
+	if int(o) < Outcomes {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Counts are the per-response tallies behind the filter's metrics, one per Outcome.
+type Counts [Outcomes]int
 
 // Result is the decision for one Set-Cookie value.
 type Result struct {
@@ -48,67 +75,51 @@ type Result struct {
 	Outcome Outcome
 }
 
-// Outcome classifies what happened to one Set-Cookie value; each value maps to one metric.
-type Outcome int
-
-// The outcomes, one per metric.
-const (
-	Rewritten Outcome = iota
-	Compliant
-	SkippedSelection
-	SkippedUserAgent
-	Malformed
-)
-
 // One decides the fate of a single Set-Cookie value.
 func One(cfg *config.Config, req *Request, value string) Result {
+	_, r := appendOne(nil, cfg, req, value)
+	return r
+}
+
+// appendOne is One with a rewritten value appended to buf (see cookie.AppendRewrite).
+func appendOne(buf []byte, cfg *config.Config, req *Request, value string) ([]byte, Result) {
 	if !cfg.SelectsAll() {
 		name, ok := cookie.Name(value)
 		if !ok {
-			return Result{value, Malformed}
+			return buf, Result{value, Malformed}
 		}
 		if !cfg.Selected(name) {
-			return Result{value, SkippedSelection}
+			return buf, Result{value, SkippedSelection}
 		}
 	}
 	if req.IncompatibleClient {
 		// These clients treat SameSite=None as Strict (or drop the cookie), so they must not see it at all; they
 		// predate CHIPS and third-party-cookie blocking, so leaving the rest alone loses nothing.
 		out, _ := cookie.StripSameSiteNone(value)
-		return Result{out, SkippedUserAgent}
+		return buf, Result{out, SkippedUserAgent}
 	}
-	out, o := cookie.Rewrite(value, req.Policy)
-	switch o {
-	case cookie.Rewritten:
-		return Result{out, Rewritten}
-	case cookie.Compliant:
-		return Result{out, Compliant}
-	default:
-		return Result{value, Malformed}
-	}
+	buf, out, o := cookie.AppendRewrite(buf, value, req.Policy)
+	return buf, Result{out, Outcome(o)}
 }
 
+// Buffer holds the rewritten values of one response. A filter keeps one and hands it to every Response: once it
+// has grown to the size of a response's rewritten cookies, rewriting allocates nothing.
+type Buffer struct{ b []byte }
+
 // Response rewrites the Set-Cookie values of one response in place (same order, one value per header) and reports
-// whether any changed. dst receives the counts.
-func Response(cfg *config.Config, req *Request, values []string, dst *Counts) (changed bool) {
+// whether any changed. dst receives the counts. Rewritten values alias buf: they stay valid until buf is given to
+// Response again, so the caller hands them to the proxy (which copies them) before the next response.
+func Response(cfg *config.Config, req *Request, values []string, dst *Counts, buf *Buffer) (changed bool) {
+	b := buf.b[:0]
 	for i, v := range values {
-		r := One(cfg, req, v)
-		switch r.Outcome {
-		case Rewritten:
-			dst.Rewritten++
-		case Compliant:
-			dst.Compliant++
-		case SkippedSelection:
-			dst.SkippedSelection++
-		case SkippedUserAgent:
-			dst.SkippedUserAgent++
-		case Malformed:
-			dst.Malformed++
-		}
+		var r Result
+		b, r = appendOne(b, cfg, req, v)
+		dst[r.Outcome]++
 		if r.Out != v {
 			values[i] = r.Out
 			changed = true
 		}
 	}
+	buf.b = b
 	return changed
 }

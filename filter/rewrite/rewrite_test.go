@@ -53,7 +53,8 @@ func TestResponse(t *testing.T) {
 		"garbage without equals",
 	}
 	var counts Counts
-	if !Response(c, &req, values, &counts) {
+	var buf Buffer
+	if !Response(c, &req, values, &counts, &buf) {
 		t.Fatal("Response reported no change")
 	}
 	want := []string{
@@ -72,13 +73,13 @@ func TestResponse(t *testing.T) {
 	old := NewRequest(c, "chat.example.com", "/", chrome60)
 	values = []string{"BAYEUX_BROWSER=abc; SameSite=None; Secure"}
 	counts = Counts{}
-	Response(c, &old, values, &counts)
-	if values[0] != "BAYEUX_BROWSER=abc; Secure" || counts.SkippedUserAgent != 1 {
+	Response(c, &old, values, &counts, &buf)
+	if values[0] != "BAYEUX_BROWSER=abc; Secure" || counts != (Counts{SkippedUserAgent: 1}) {
 		t.Errorf("old client: %q, counts %+v", values[0], counts)
 	}
 
 	values = []string{"a=1; Secure; SameSite=None; Partitioned"}
-	if Response(c, &req, values, &Counts{}) {
+	if Response(c, &req, values, &Counts{}, &buf) {
 		t.Error("a compliant response reported a change")
 	}
 }
@@ -100,5 +101,22 @@ func TestSelectAllShortcutKeepsOutcomes(t *testing.T) {
 		if got, want := One(all, &r1, v), One(named, &r2, v); got != want {
 			t.Errorf("%q: default selection gives %+v, explicit selection %+v", v, got, want)
 		}
+	}
+}
+
+// TestResponseReusesBuffer: once the buffer has grown, rewriting a response allocates nothing.
+func TestResponseReusesBuffer(t *testing.T) {
+	c := mustParse(t, `{}`)
+	req := NewRequest(c, "chat.example.com", "/", modernUA)
+	in := []string{"a=1; Path=/", "b=2; HttpOnly", "c=3; SameSite=Lax"}
+	values := make([]string, len(in))
+	var buf Buffer
+	var counts Counts
+	allocs := testing.AllocsPerRun(100, func() {
+		copy(values, in)
+		Response(c, &req, values, &counts, &buf)
+	})
+	if allocs != 0 || counts[Rewritten] != 101*len(in) {
+		t.Errorf("%v allocations per response, %d rewritten; want 0 and %d", allocs, counts[Rewritten], 101*len(in))
 	}
 }
