@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/network"
+
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/demo"
 )
 
@@ -139,17 +141,32 @@ func waitCometD(t *testing.T, p browserPage, until func(cometdState) bool) comet
 // cometdPage is the shop page's query for the CometD chat: a session is steady after this many connects.
 const cometdPage = "/?connects=4"
 
-// TestCometDWithoutFilter: the proxy without the filter. The browser drops BAYEUX_BROWSER in the shop's iframe, so
-// every message after the handshake is answered 402::session_unknown and the client handshakes again and again.
-func TestCometDWithoutFilter(t *testing.T) {
-	site := startCometDSite(t, "cometd1.test", siteOptions{NoFilter: true})
-	shop := "https://shopc1.test:" + startShop(t, site.url)
-	tb := newTab(t)
+// cometdRun is what one scenario observed: the page's last report, the tab's cookies when the page settled, and
+// every reply of every node.
+type cometdRun struct {
+	state   cometdState
+	jar     []*network.Cookie
+	replies map[string][]bayeuxReply
+}
 
+// runCometDScenario runs the chat at chatHost (with o's filter) in the page of shopHost until it settles, then
+// closes the tab and stops the nodes.
+func runCometDScenario(t *testing.T, chatHost, shopHost string, o siteOptions) cometdRun {
+	t.Helper()
+	site := startCometDSite(t, chatHost, o)
+	shop := "https://" + shopHost + ":" + startShop(t, site.url)
+	tb := newTab(t)
 	st := runCometD(t, tb, shop+cometdPage, settled)
 	jar := tb.cookies()
 	tb.close()
-	replies := site.stop()
+	return cometdRun{state: st, jar: jar, replies: site.stop()}
+}
+
+// TestCometDWithoutFilter: the proxy without the filter. The browser drops BAYEUX_BROWSER in the shop's iframe, so
+// every message after the handshake is answered 402::session_unknown and the client handshakes again and again.
+func TestCometDWithoutFilter(t *testing.T) {
+	run := runCometDScenario(t, "cometd1.test", "shopc1.test", siteOptions{NoFilter: true})
+	st, replies := run.state, run.replies
 	if !st.Lost || len(st.steady()) != 0 {
 		t.Fatalf("without the filter the session was kept: %d steady sessions in %d handshakes", len(st.steady()), st.Handshakes)
 	}
@@ -159,7 +176,7 @@ func TestCometDWithoutFilter(t *testing.T) {
 	}
 	t.Logf("without the filter: %d handshakes, %d replies 402::session_unknown (nodes: %d)",
 		st.Handshakes, st.UnknownSession, unknownSessions(replies))
-	if got := named(jar, "cometd1.test", demo.BrowserCookie); len(got) != 0 {
+	if got := named(run.jar, "cometd1.test", demo.BrowserCookie); len(got) != 0 {
 		t.Errorf("the browser stored BAYEUX_BROWSER without the filter: %s", describe(got))
 	}
 }
@@ -168,14 +185,8 @@ func TestCometDWithoutFilter(t *testing.T) {
 // affinity the balancer spreads the session's messages over the nodes, and the nodes that did not answer the
 // handshake do not know the session: it hops and fails.
 func TestCometDFilterWithoutAffinity(t *testing.T) {
-	site := startCometDSite(t, "cometd2.test", siteOptions{Filter: defaultFilter})
-	shop := "https://shopc2.test:" + startShop(t, site.url)
-	tb := newTab(t)
-
-	st := runCometD(t, tb, shop+cometdPage, settled)
-	jar := tb.cookies()
-	tb.close()
-	replies := site.stop()
+	run := runCometDScenario(t, "cometd2.test", "shopc2.test", siteOptions{Filter: defaultFilter})
+	st, replies := run.state, run.replies
 	if !st.Lost || len(st.steady()) != 0 {
 		t.Fatalf("without affinity the session was kept: %d steady sessions in %d handshakes", len(st.steady()), st.Handshakes)
 	}
@@ -188,7 +199,7 @@ func TestCometDFilterWithoutAffinity(t *testing.T) {
 	}
 	t.Logf("filter without affinity: %d handshakes on %v, %d replies 402::session_unknown from %v",
 		st.Handshakes, handshakeNodes, st.UnknownSession, unknownNodes)
-	if got := named(jar, "cometd2.test", demo.BrowserCookie); len(got) != 1 || !partitionedUnder(got[0], "https://shopc2.test") {
+	if got := named(run.jar, "cometd2.test", demo.BrowserCookie); len(got) != 1 || !partitionedUnder(got[0], "https://shopc2.test") {
 		t.Errorf("BAYEUX_BROWSER: %s, want one partitioned under https://shopc2.test", describe(got))
 	}
 }
@@ -196,16 +207,10 @@ func TestCometDFilterWithoutAffinity(t *testing.T) {
 // TestCometDFilterAffinity: with the filter and affinity, one handshake, connects keep cycling, every published
 // message comes back through the subscription, and all of it on the node that answered the handshake.
 func TestCometDFilterAffinity(t *testing.T) {
-	site := startCometDSite(t, "cometd3.test", siteOptions{Filter: affinityFilter})
-	shop := "https://shopc3.test:" + startShop(t, site.url)
-	tb := newTab(t)
-
-	st := runCometD(t, tb, shop+cometdPage, settled)
-	jar := tb.cookies()
-	tb.close()
-	replies := site.stop()
+	run := runCometDScenario(t, "cometd3.test", "shopc3.test", siteOptions{Filter: affinityFilter})
+	st, replies := run.state, run.replies
 	checkKeptOnOneNode(t, st, replies)
-	aff := named(jar, "cometd3.test", affinityCookie)
+	aff := named(run.jar, "cometd3.test", affinityCookie)
 	if len(aff) != 1 || !partitionedUnder(aff[0], "https://shopc3.test") {
 		t.Errorf("affinity cookie: %s, want one partitioned under https://shopc3.test", describe(aff))
 	}

@@ -17,7 +17,7 @@ var quiet = slog.New(slog.DiscardHandler)
 
 // siteNames are the host names the servers' certificates cover. Every scenario picks its own names under .test
 // (cookies ignore ports, so two scenarios on one name would share cookies).
-var siteNames = []string{"*.test", "localhost", "127.0.0.1"}
+var siteNames = []string{"*.test", "*.localhost", "localhost", "127.0.0.1"}
 
 // siteOptions describes a chat site: the chat as a browser reaches it, wasmhost's proxy over TLS in front of demo
 // chat nodes.
