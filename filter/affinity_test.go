@@ -17,7 +17,7 @@ import (
 
 // Native tests of the affinity glue. The emulator merges a header added under an existing name and removes only the
 // first of several, so each test keeps one header per name; several cookie and set-cookie headers are covered by the
-// tests through the real host (host/serve/stickytest).
+// tests through the real host (host/serve/affinitye2e).
 
 const (
 	affinityName = config.DefaultAffinityCookieName

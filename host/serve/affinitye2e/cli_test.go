@@ -1,14 +1,14 @@
-package stickytest
+package affinitye2e
 
 import (
-	"context"
+	"bufio"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
 )
@@ -26,9 +26,6 @@ func TestShippedAffinityConfigWithWasmhostServe(t *testing.T) {
 	}
 
 	ups := threeUpstreams(t)
-	// Cleanups run last-in first-out: the deadline is lifted only after the graceful stop below has been waited for.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
 	// Exactly the documented command, run from the repository root: --config alone implies build/filter.wasm.
 	if filter != filepath.Join(root, "build", "filter.wasm") {
 		t.Fatalf("the filter is at %s, not where the command looks for it", filter)
@@ -37,41 +34,38 @@ func TestShippedAffinityConfigWithWasmhostServe(t *testing.T) {
 	for _, u := range ups {
 		args = append(args, "--upstream", u.srv.URL)
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = root
-	var stdout, stderr lockedBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var exitErr error
-	exited := make(chan struct{})
-	go func() { exitErr = cmd.Wait(); close(exited) }()
+	// The banner's first line names the address once the proxy listens: "wasmhost: proxy on https://127.0.0.1:PORT (...)".
+	// Reading it is the wait; the rest of stdout is drained so the process never blocks on a full pipe.
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		cmd.Wait()
+		t.Fatalf("wasmhost serve exited before listening (%v):\n%s", lines.Err(), stderr.String())
+	}
+	banner := lines.Text()
+	go io.Copy(io.Discard, stdout)
 	t.Cleanup(func() {
-		// A graceful stop, as Ctrl-C would do; the context's deadline kills it if that hangs.
+		// A graceful stop, as Ctrl-C would do; go test's -timeout reports a stop that hangs.
 		cmd.Process.Signal(os.Interrupt)
-		<-exited
-		if exitErr != nil {
-			t.Errorf("wasmhost serve: %v\n%s", exitErr, stderr.String())
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("wasmhost serve: %v\n%s", err, stderr.String())
 		}
 	})
-
-	// The banner's first line names the address: "wasmhost: proxy on https://127.0.0.1:PORT (...)".
-	base := ""
-	for base == "" {
-		select {
-		case <-exited:
-			t.Fatalf("wasmhost serve exited before listening: %v\n%s", exitErr, stderr.String())
-		case <-ctx.Done():
-			t.Fatalf("wasmhost serve printed no address; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		for _, line := range strings.Split(stdout.String(), "\n") {
-			if rest, ok := strings.CutPrefix(line, "wasmhost: proxy on "); ok && strings.Contains(rest, " ") {
-				base, _, _ = strings.Cut(rest, " ")
-			}
-		}
+	rest, ok := strings.CutPrefix(banner, "wasmhost: proxy on ")
+	if !ok {
+		t.Fatalf("unexpected first line %q; stderr:\n%s", banner, stderr.String())
 	}
+	base, _, _ := strings.Cut(rest, " ")
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme != "https" {
 		t.Fatalf("proxy address %q: want https (%v)", base, err)

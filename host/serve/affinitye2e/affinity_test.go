@@ -1,4 +1,4 @@
-package stickytest
+package affinitye2e
 
 import (
 	"net/http"
@@ -67,7 +67,7 @@ func stays(t *testing.T, b *browser, p *proxy, up *upstream, n int) {
 func TestFirstResponsePinsAndTheNextStay(t *testing.T) {
 	ups := threeUpstreams(t)
 	key := newKey(t)
-	p := newProxy(t, ups, config([]string{key}, ""), nil)
+	p := newProxy(t, ups, affinityConfig([]string{key}, ""), nil)
 
 	// Without the cookie, the proxy balances: this is what affinity has to beat.
 	anon := newBrowser(t, false)
@@ -101,7 +101,7 @@ func TestFirstResponsePinsAndTheNextStay(t *testing.T) {
 func TestTamperedTokenIsRejectedAndReplaced(t *testing.T) {
 	ups := threeUpstreams(t)
 	key := newKey(t)
-	p := newProxy(t, ups, config([]string{key}, ""), nil)
+	p := newProxy(t, ups, affinityConfig([]string{key}, ""), nil)
 	b := newBrowser(t, false)
 	pin(t, b, p, "/chat")
 
@@ -134,7 +134,7 @@ func TestTamperedTokenIsRejectedAndReplaced(t *testing.T) {
 func TestExpiredTokensAreReplaced(t *testing.T) {
 	ups := threeUpstreams(t)
 	clk := &clock{}
-	p := newProxy(t, ups, config([]string{newKey(t)}, `,"max_idle":"30m","max_life":"2h"`), clk)
+	p := newProxy(t, ups, affinityConfig([]string{newKey(t)}, `,"max_idle":"30m","max_life":"2h"`), clk)
 	b := newBrowser(t, false)
 	pin(t, b, p, "/chat")
 
@@ -182,9 +182,9 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 	// One clock for all three, as replicas agree on the time: a token last seen more than affinity.ClockSkew ahead
 	// of a proxy's clock is refused by it.
 	clk := &clock{}
-	before := newProxy(t, ups, config([]string{oldKey}, ""), clk)
-	during := newProxy(t, ups, config([]string{newKeyB64, oldKey}, ""), clk)
-	after := newProxy(t, ups, config([]string{newKeyB64}, ""), clk)
+	before := newProxy(t, ups, affinityConfig([]string{oldKey}, ""), clk)
+	during := newProxy(t, ups, affinityConfig([]string{newKeyB64, oldKey}, ""), clk)
+	after := newProxy(t, ups, affinityConfig([]string{newKeyB64}, ""), clk)
 
 	b := newBrowser(t, false)
 	up := pin(t, b, before, "/chat")
@@ -225,7 +225,7 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 func TestPinnedUpstreamDownRepins(t *testing.T) {
 	ups := threeUpstreams(t)
 	key := newKey(t)
-	p := newProxy(t, ups, config([]string{key}, ""), nil)
+	p := newProxy(t, ups, affinityConfig([]string{key}, ""), nil)
 	b := newBrowser(t, false)
 	up := pin(t, b, p, "/chat")
 	stays(t, b, p, up, 2)
@@ -248,7 +248,7 @@ func TestPinnedUpstreamDownRepins(t *testing.T) {
 
 func TestClientRoutingHeaderHasNoEffect(t *testing.T) {
 	ups := threeUpstreams(t)
-	p := newProxy(t, ups, config([]string{newKey(t)}, ""), nil)
+	p := newProxy(t, ups, affinityConfig([]string{newKey(t)}, ""), nil)
 	target := ups[2]
 	forged := affinity.EncodeRoutingValue(target.addr)
 
@@ -286,7 +286,7 @@ func TestUpstreamNeverSeesTheAffinityCookie(t *testing.T) {
 	// Every upstream fails its test if any request carried the affinity cookie (see newUpstream); this test also
 	// checks that the other cookies arrive intact, over HTTP/2 and with HTTP/1.1's separate Cookie lines.
 	ups := threeUpstreams(t)
-	p := newProxy(t, ups, config([]string{newKey(t)}, ""), nil)
+	p := newProxy(t, ups, affinityConfig([]string{newKey(t)}, ""), nil)
 
 	b := newBrowser(t, false)
 	b.jar.SetCookies(p.url, []*http.Cookie{{Name: "theme", Value: "dark", Path: "/"}})
@@ -310,7 +310,7 @@ func TestUpstreamNeverSeesTheAffinityCookie(t *testing.T) {
 func TestUpstreamCookieOfTheSameNameIsReplaced(t *testing.T) {
 	ups := threeUpstreams(t)
 	key := newKey(t)
-	p := newProxy(t, ups, config([]string{key}, ""), nil)
+	p := newProxy(t, ups, affinityConfig([]string{key}, ""), nil)
 	b := newBrowser(t, false)
 	r := b.get(p, "/chat?setcookie&cache")
 	var own []string

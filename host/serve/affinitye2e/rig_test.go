@@ -1,4 +1,4 @@
-package stickytest
+package affinitye2e
 
 import (
 	"bytes"
@@ -20,21 +20,22 @@ import (
 	"time"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
 )
 
 const (
-	cookieName = "__Host-chips_affinity"
-	routing    = "x-chips-upstream"
+	cookieName = config.DefaultAffinityCookieName
+	routing    = config.DefaultRoutingHeader
 )
 
 // cacheDir keeps the filter's compiled code across the hosts of this package's tests.
 var cacheDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "stickytest-cache-")
+	dir, err := os.MkdirTemp("", "affinitye2e-cache-")
 	if err != nil {
 		panic(err)
 	}
@@ -301,7 +302,8 @@ func newKey(t *testing.T) string {
 	return base64.StdEncoding.EncodeToString(k)
 }
 
-func config(keys []string, extra string) string {
+// affinityConfig is a filter configuration with affinity on, sealing with keys[0].
+func affinityConfig(keys []string, extra string) string {
 	return `{"affinity":{"enabled":true,"keys":["` + strings.Join(keys, `","`) + `"]` + extra + `}}`
 }
 
