@@ -8,28 +8,36 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
-// waitInstances waits (bounded) for background replacements to bring the pool back to n instances, each in its
-// place in the pool.
+// waitInstances waits for the replacements under way (started when an instance failed) to finish, then checks that
+// they brought the pool back to n instances, each in its place in the pool.
 func waitInstances(t *testing.T, h *Host, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	filled := func() int64 {
-		var k int64
+	for {
+		h.poolMu.Lock()
+		var pending []chan struct{}
 		for i := range h.slots {
-			if inst := h.slots[i].inst.Load(); inst != nil && !inst.dead.Load() {
-				k++
+			if ch := h.slots[i].creating; ch != nil {
+				pending = append(pending, ch)
 			}
 		}
-		return k
-	}
-	for h.Stats().Instances != n || filled() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("instances = %d, want %d", h.Stats().Instances, n)
+		h.poolMu.Unlock()
+		if len(pending) == 0 {
+			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		for _, ch := range pending {
+			<-ch
+		}
+	}
+	var filled int64
+	for i := range h.slots {
+		if inst := h.slots[i].inst.Load(); inst != nil && !inst.dead.Load() {
+			filled++
+		}
+	}
+	if h.Stats().Instances != n || filled != n {
+		t.Fatalf("instances = %d (%d in their slots), want %d", h.Stats().Instances, filled, n)
 	}
 }
 
@@ -168,9 +176,10 @@ func TestOutOfBoundsPointersThroughGuest(t *testing.T) {
 func TestMaxStreams(t *testing.T) {
 	h, _ := newHost(t, Options{Module: wat(t, "minimal"), PoolSize: 1, MaxStreams: 2})
 	s1, s2 := newStream(t, h), newStream(t, h)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := h.NewStream(ctx, StreamInfo{}); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "2 streams") {
+	// A caller that gives up (its context ends) while both places are taken gets its context's error.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.NewStream(ctx, StreamInfo{}); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "2 streams") {
 		t.Errorf("third stream with MaxStreams 2: err = %v", err)
 	}
 	if st := h.Stats(); st.Active != 2 || st.Streams != 2 {
@@ -202,17 +211,23 @@ func TestCloseHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := h.NewStream(context.Background(), StreamInfo{})
+	// Close waits for the open stream: given a context that ends while the stream is still open, it returns the
+	// context's error, not success. h.done closes when Close begins.
+	ctx, cancel := context.WithCancel(context.Background())
 	closed := make(chan error)
-	go func() { closed <- h.Close(context.Background()) }()
-	// Close waits for the open stream.
-	select {
-	case err := <-closed:
-		t.Fatalf("Close returned %v with a stream open", err)
-	case <-time.After(20 * time.Millisecond):
+	go func() { closed <- h.Close(ctx) }()
+	<-h.done
+	if _, err := h.NewStream(context.Background(), StreamInfo{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("NewStream while closing: %v", err)
 	}
+	cancel()
+	if err := <-closed; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close with a stream open returned %v, want the context's error", err)
+	}
+	// The open stream still completes, and Close then finishes.
 	s.OnRequestHeaders(evenHeaders(), true)
 	s.Close()
-	if err := <-closed; err != nil {
+	if err := h.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.NewStream(context.Background(), StreamInfo{}); !errors.Is(err, ErrClosed) {

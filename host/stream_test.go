@@ -369,8 +369,15 @@ func TestBodiesThroughGuest(t *testing.T) {
 }
 
 func TestTicksAndQueuesThroughGuest(t *testing.T) {
-	h, rec := newHost(t, Options{Module: guest(t, "lifecycle"), PluginConfig: []byte("tick")})
-	time.Sleep(5 * time.Millisecond) // let the 1 ms tick period pass; ticks run between streams
+	// The host's clock decides when a tick is due: moving it past the 1 ms period makes one due at the next close
+	// of a stream, when ticks run.
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h, rec := newHost(t, Options{Module: guest(t, "lifecycle"), PluginConfig: []byte("tick"), Now: clock})
+	mu.Lock()
+	now = now.Add(5 * time.Millisecond)
+	mu.Unlock()
 	s := newStream(t, h)
 	s.OnRequestHeaders(reqHeaders("/enqueue"), true)
 	s.Close()

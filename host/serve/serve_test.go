@@ -775,6 +775,9 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	(&fakeFilter{}).install(s)
+	// net/http closes the listeners when Shutdown begins, then runs these hooks: the event the test waits for.
+	listenerClosed := make(chan struct{})
+	s.srv.RegisterOnShutdown(func() { close(listenerClosed) })
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ctx) }()
@@ -799,15 +802,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("in-flight request not counted as active:\n%s", st)
 	}
 	cancel() // shutdown starts while the request is in flight
-	// The listener closes at the start of shutdown: wait until new connections are refused, then let the request end.
-	for i := 0; i < 10000; i++ { // bounded: the listener closes as soon as the shutdown goroutine runs
-		c, err := net.Dial("tcp", s.Addr())
-		if err != nil {
-			break
-		}
-		c.Close()
-		time.Sleep(time.Millisecond)
-	}
+	<-listenerClosed
 	if c, err := net.Dial("tcp", s.Addr()); err == nil {
 		c.Close()
 		t.Fatal("listener still accepting after shutdown began")
