@@ -1,4 +1,4 @@
-// Package deploy checks the deployment artefacts — envoy.yaml and istio/*.yaml — the only way this repository can
+// Package deploy checks the deployment artefacts — deploy/envoy/envoy.yaml and deploy/istio/*.yaml — the only way this repository can
 // without an Envoy binary or a Kubernetes cluster: by decoding them strictly into the upstream projects' own Go
 // types (github.com/envoyproxy/go-control-plane, istio.io/client-go and istio.io/api, k8s.io/api), running the
 // upstream validation rules those types carry, and feeding every embedded filter configuration to the filter's

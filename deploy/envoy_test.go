@@ -22,7 +22,7 @@ func loadEnvoy(t *testing.T, data []byte) (*bootstrapv3.Bootstrap, []EnvoyChain,
 }
 
 func TestEnvoyYAML(t *testing.T) {
-	b, chains, err := loadEnvoy(t, readRepoFile(t, "envoy.yaml"))
+	b, chains, err := loadEnvoy(t, readRepoFile(t, "deploy/envoy/envoy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestEnvoyYAML(t *testing.T) {
 // The cookie policy is the one documented for GMS in testdata/config/gms.json; a change to either must be made to
 // both.
 func TestEnvoyCookiesMatchGMSExample(t *testing.T) {
-	_, chains, err := loadEnvoy(t, readRepoFile(t, "envoy.yaml"))
+	_, chains, err := loadEnvoy(t, readRepoFile(t, "deploy/envoy/envoy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestEnvoyCookiesMatchGMSExample(t *testing.T) {
 
 // Each case breaks a copy of envoy.yaml in one way and names what the error must point at.
 func TestEnvoyYAMLBroken(t *testing.T) {
-	good := readRepoFile(t, "envoy.yaml")
+	good := readRepoFile(t, "deploy/envoy/envoy.yaml")
 	hcm := func(r map[string]any) map[string]any {
 		return mapAt(t, r, "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config")
 	}
@@ -173,7 +173,7 @@ func TestEnvoyYAMLBroken(t *testing.T) {
 
 // Without affinity the filter only partitions cookies, and [wasm, router] is the whole chain.
 func TestEnvoyPartitioningOnly(t *testing.T) {
-	data := mutateYAML(t, readRepoFile(t, "envoy.yaml"), 0, func(r map[string]any) {
+	data := mutateYAML(t, readRepoFile(t, "deploy/envoy/envoy.yaml"), 0, func(r map[string]any) {
 		hcm := mapAt(t, r, "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config")
 		fs := listAt(t, hcm, "http_filters")
 		hcm["http_filters"] = []any{fs[0], fs[2]}
@@ -191,14 +191,14 @@ func TestEnvoyPartitioningOnly(t *testing.T) {
 
 // The harness itself must not break the file: an unedited round trip still passes.
 func TestEnvoyYAMLRoundTrip(t *testing.T) {
-	if _, _, err := loadEnvoy(t, mutateYAML(t, readRepoFile(t, "envoy.yaml"), 0, func(map[string]any) {})); err != nil {
+	if _, _, err := loadEnvoy(t, mutateYAML(t, readRepoFile(t, "deploy/envoy/envoy.yaml"), 0, func(map[string]any) {})); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // Envoy refuses a bootstrap that sets a key twice; so does LoadEnvoy, although a YAML map cannot express it.
 func TestEnvoyYAMLDuplicateKey(t *testing.T) {
-	good := string(readRepoFile(t, "envoy.yaml"))
+	good := string(readRepoFile(t, "deploy/envoy/envoy.yaml"))
 	const line = "          stat_prefix: chat\n"
 	if !strings.Contains(good, line) {
 		t.Fatalf("envoy.yaml has no %q line", line)

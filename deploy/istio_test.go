@@ -19,7 +19,7 @@ import (
 // istioFiles returns istio/*.yaml by base name.
 func istioFiles(t *testing.T) map[string][]byte {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(testwasm.RepoRoot(), "istio", "*.yaml"))
+	paths, err := filepath.Glob(filepath.Join(testwasm.RepoRoot(), "deploy", "istio", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func istioFiles(t *testing.T) map[string][]byte {
 		files[filepath.Base(p)] = b
 	}
 	if len(files) == 0 {
-		t.Fatal("no istio/*.yaml files")
+		t.Fatal("no deploy/istio/*.yaml files")
 	}
 	return files
 }
@@ -80,7 +80,7 @@ func TestIstioManifests(t *testing.T) {
 	files := istioFiles(t)
 	for _, want := range []string{"wasmplugin-gateway.yaml", "wasmplugin-sidecar.yaml", "gateway.yaml", "service.yaml", "istiod-values.yaml", "gateway-values.yaml"} {
 		if files[want] == nil {
-			t.Errorf("istio/%s is missing", want)
+			t.Errorf("deploy/istio/%s is missing", want)
 		}
 	}
 	set, err := decodeIstioSet(files)
@@ -128,7 +128,7 @@ func TestIstioManifests(t *testing.T) {
 // Istio passes pluginConfig to the filter as JSON, so the same configuration must mean the same thing on Envoy
 // and on Istio: the gateway plugin carries envoy.yaml's configuration, the sidecar plugin its cookie policy.
 func TestIstioConfigMatchesEnvoy(t *testing.T) {
-	_, chains, err := loadEnvoy(t, readRepoFile(t, "envoy.yaml"))
+	_, chains, err := loadEnvoy(t, readRepoFile(t, "deploy/envoy/envoy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestIstioConfigMatchesEnvoy(t *testing.T) {
 // The README walks an operator through creating the Secret the gateway values read; the names must agree.
 func TestIstioREADMEMatchesManifests(t *testing.T) {
 	// Shell line continuations joined, so that a command reads as one line.
-	readme := strings.ReplaceAll(string(readRepoFile(t, "istio/README.md")), "\\\n", "")
+	readme := strings.ReplaceAll(string(readRepoFile(t, "deploy/istio/README.md")), "\\\n", "")
 	set, err := decodeIstioSet(istioFiles(t))
 	if err != nil {
 		t.Fatal(err)
@@ -165,11 +165,11 @@ func TestIstioREADMEMatchesManifests(t *testing.T) {
 	ref := set.Gateway.EnvVarFrom[0].ValueFrom.SecretKeyRef
 	create := regexp.MustCompile(`kubectl -n istio-ingress create secret generic ` + regexp.QuoteMeta(ref.Name) + `\b[^\n]*--from-literal=` + regexp.QuoteMeta(ref.Key) + `=`)
 	if !create.MatchString(readme) {
-		t.Errorf("istio/README.md does not show `kubectl -n istio-ingress create secret generic %s --from-literal=%s=…`", ref.Name, ref.Key)
+		t.Errorf("deploy/istio/README.md does not show `kubectl -n istio-ingress create secret generic %s --from-literal=%s=…`", ref.Name, ref.Key)
 	}
 	for _, want := range []string{"head -c 32 /dev/urandom | base64", "make sha256", "make oci", "PILOT_ENABLE_PERSISTENT_SESSION_FILTER"} {
 		if !strings.Contains(readme, want) {
-			t.Errorf("istio/README.md does not mention %q", want)
+			t.Errorf("deploy/istio/README.md does not mention %q", want)
 		}
 	}
 }
