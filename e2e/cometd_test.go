@@ -205,14 +205,20 @@ func TestCometDFilterWithoutAffinity(t *testing.T) {
 }
 
 // TestCometDFilterAffinity: with the filter and affinity, one handshake, connects keep cycling, every published
-// message comes back through the subscription, and all of it on the node that answered the handshake.
+// message comes back through the subscription, and all of it on the node that answered the handshake. It runs under
+// each Envoy profile: 1.33 is the strict WASI that Envoy 1.33 to 1.37 ship (the host's default), 94091cd the later
+// cpp-host's.
 func TestCometDFilterAffinity(t *testing.T) {
-	run := runCometDScenario(t, "cometd3.test", "shopc3.test", siteOptions{Filter: affinityFilter})
-	st, replies := run.state, run.replies
-	checkKeptOnOneNode(t, st, replies)
-	aff := named(run.jar, "cometd3.test", affinityCookie)
-	if len(aff) != 1 || !partitionedUnder(aff[0], "https://shopc3.test") {
-		t.Errorf("affinity cookie: %s, want one partitioned under https://shopc3.test", describe(aff))
+	for i, envoy := range []string{"1.33", "94091cd"} {
+		t.Run("envoy="+envoy, func(t *testing.T) {
+			chat, shop := "cometd3"+strconv.Itoa(i)+".test", "shopc3"+strconv.Itoa(i)+".test"
+			run := runCometDScenario(t, chat, shop, siteOptions{Filter: affinityFilter, Envoy: envoy})
+			checkKeptOnOneNode(t, run.state, run.replies)
+			aff := named(run.jar, chat, affinityCookie)
+			if len(aff) != 1 || !partitionedUnder(aff[0], "https://"+shop) {
+				t.Errorf("affinity cookie: %s, want one partitioned under https://%s", describe(aff), shop)
+			}
+		})
 	}
 }
 

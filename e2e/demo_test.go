@@ -32,7 +32,7 @@ func TestBrowserDemo(t *testing.T) {
 		Listen:    "127.0.0.1:0",
 		Upstreams: upstreams,
 		TLS:       &serve.TLSOptions{SelfSigned: true, Hosts: []string{"chat.localhost"}},
-		Filter:    startFilter(t, affinityFilter),
+		Filter:    startFilter(t, affinityFilter, ""),
 		Logger:    quiet,
 	})
 	if err := d.SetChatURL(chatURL); err != nil {

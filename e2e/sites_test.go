@@ -27,6 +27,8 @@ type siteOptions struct {
 	Filter string
 	// NoFilter runs the same proxy without the filter (the control scenario), explicitly at the call site.
 	NoFilter bool
+	// Envoy is the Envoy profile the filter runs under; "" is the host's default, the strictest.
+	Envoy string
 }
 
 // startChatSite runs the chat nodes and the proxy in front of them, and returns the chat's URL:
@@ -64,7 +66,7 @@ func startChatProxy(t *testing.T, host string, upstreams []*url.URL, o siteOptio
 		Logger:    quiet,
 	}
 	if !o.NoFilter {
-		opts.Filter = startFilter(t, o.Filter)
+		opts.Filter = startFilter(t, o.Filter, o.Envoy)
 	}
 	return "https://" + net.JoinHostPort(host, startProxy(t, opts))
 }
