@@ -15,7 +15,7 @@ const room = '/chat/room';
 const state = {
     handshakes: 0, // successful handshakes
     unknownSession: 0, // replies 402::session_unknown, on any channel
-    failures: [], // every unsuccessful reply: channel, error, node
+    failures: [], // every unsuccessful reply: channel, error, node, and the node of the session's handshake
     sessions: [], // one per successful handshake: clientId, node, connects, roundTrips, nodes, steady
     lost: false,
 };
@@ -49,7 +49,8 @@ function failed(message) {
     if (message.successful) return;
     const error = String(message.error || (message.failure && message.failure.reason) || 'transport failure');
     if (error.startsWith('402::')) state.unknownSession++;
-    state.failures.push({channel: message.channel, error, node: nodeOf(message)});
+    const s = current();
+    state.failures.push({channel: message.channel, error, node: nodeOf(message), sessionNode: s ? s.node : ''});
     log(`${message.channel} failed on ${nodeOf(message) || '?'}: ${error}`);
     report();
 }
