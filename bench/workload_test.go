@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/seal"
 )
 
 // ChatCookies are the Set-Cookie values of a typical chat-server response: CometD's browser cookie, a servlet
@@ -93,7 +93,7 @@ const AffinityConfigPath = "testdata/config/affinity.json"
 // whole affinity path. The token stays valid for twenty minutes after now.
 func AffinityRequest(cfg *config.Config, now time.Time) ([][2]string, error) {
 	a := &cfg.Affinity
-	value, err := a.Sealer.Seal(affinity.Token{
+	value, err := a.Sealer.Seal(seal.Token{
 		Upstream: ChatUpstreamAddress,
 		Issued:   now.Add(-time.Hour),
 		LastSeen: now.Add(-10 * time.Minute),

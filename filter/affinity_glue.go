@@ -5,10 +5,10 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/sticky"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 )
 
-// The session-affinity side of a stream. Decisions are filter/sticky's; this file only moves headers and
+// The session-affinity side of a stream. Decisions are filter/affinity's; this file only moves headers and
 // properties. It runs only when affinity is enabled, so a filter without it pays one boolean test per callback.
 //
 // Routing-header hygiene applies to every request, in scope or not: no client may pin a host by sending the header
@@ -51,21 +51,21 @@ func (h *httpContext) affinityRequest() {
 	if !h.req.InScope {
 		return
 	}
-	h.sticky = sticky.ReadRequest(a, cookies, time.Now())
-	h.metrics.affinityVerdict(h.sticky.Verdict)
+	h.affinity = affinity.ReadRequest(a, cookies, time.Now())
+	h.metrics.affinityVerdict(h.affinity.Verdict)
 	if dry {
-		if h.sticky.Verdict.Rejected() {
-			proxywasm.LogInfof("chips: dry_run: affinity: cookie %q rejected (%s)", a.CookieName, h.sticky.Verdict)
+		if h.affinity.Verdict.Rejected() {
+			proxywasm.LogInfof("chips: dry_run: affinity: cookie %q rejected (%s)", a.CookieName, h.affinity.Verdict)
 		}
 		return
 	}
-	if h.sticky.Verdict == sticky.Honoured {
-		if err := proxywasm.AddHttpRequestHeader(a.RoutingHeader, h.sticky.Route); err != nil {
+	if h.affinity.Verdict == affinity.Honoured {
+		if err := proxywasm.AddHttpRequestHeader(a.RoutingHeader, h.affinity.Route); err != nil {
 			proxywasm.LogWarnf("chips: affinity: setting %s: %v", a.RoutingHeader, err)
 		}
 	}
-	if h.sticky.StripCookies {
-		replaceRequestCookies(h.sticky.Cookies)
+	if h.affinity.StripCookies {
+		replaceRequestCookies(h.affinity.Cookies)
 	}
 }
 
@@ -111,8 +111,8 @@ func (h *httpContext) affinityResponse(headers headerIter) string {
 	// Missing (a local reply, no upstream chosen) reads as "": there is nothing to pin to.
 	addr, _ := proxywasm.GetProperty(upstreamAddressPath)
 	now := time.Now()
-	action, tok := sticky.Decide(a, &h.sticky, string(addr), now)
-	if action == sticky.Keep {
+	action, tok := affinity.Decide(a, &h.affinity, string(addr), now)
+	if action == affinity.Keep {
 		return ""
 	}
 	if dry {
@@ -127,11 +127,11 @@ func (h *httpContext) affinityResponse(headers headerIter) string {
 	}
 	h.metrics.affinityAction(action)
 	if a.NoCache {
-		if cc, changed := sticky.PrivateCacheControl(cacheControl); changed {
+		if cc, changed := affinity.PrivateCacheControl(cacheControl); changed {
 			setResponseCacheControl(cc, len(cacheControl))
 		}
 	}
-	return sticky.SetCookie(a, value, &h.req)
+	return affinity.SetCookie(a, value, &h.req)
 }
 
 // setResponseCacheControl leaves exactly one cache-control header holding value. Envoy's replace_header_map_value

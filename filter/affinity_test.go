@@ -12,7 +12,7 @@ import (
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/sticky"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/seal"
 )
 
 // Native tests of the affinity glue. The emulator merges a header added under an existing name and removes only the
@@ -104,7 +104,7 @@ func tokenOf(t *testing.T, resp [][2]string) string {
 }
 
 // testSealer opens and seals with the test key, as a second proxy replica would.
-func testSealer(t *testing.T) *affinity.Sealer {
+func testSealer(t *testing.T) *seal.Sealer {
 	t.Helper()
 	cfg, err := config.Parse([]byte(affinityDoc("")), nil)
 	if err != nil {
@@ -142,8 +142,8 @@ func TestAffinityFirstResponsePinsAndNextRequestRoutes(t *testing.T) {
 	if err != nil || tok.Upstream != upstreamA {
 		t.Fatalf("issued token: %+v, %v", tok, err)
 	}
-	if n := counter(t, host, actionMetric(sticky.Issue)); n != 1 {
-		t.Errorf("%s = %d, want 1", actionMetric(sticky.Issue), n)
+	if n := counter(t, host, actionMetric(affinity.Issue)); n != 1 {
+		t.Errorf("%s = %d, want 1", actionMetric(affinity.Issue), n)
 	}
 
 	// The browser comes back with the cookie among others, and tries to pin another host by hand.
@@ -163,8 +163,8 @@ func TestAffinityFirstResponsePinsAndNextRequestRoutes(t *testing.T) {
 	if got := values(next.resp, "cache-control"); len(got) != 1 || got[0] != "public, max-age=60" {
 		t.Errorf("cache-control changed without a cookie: %q", got)
 	}
-	if n := counter(t, host, verdictMetric(sticky.Honoured)); n != 1 {
-		t.Errorf("%s = %d, want 1", verdictMetric(sticky.Honoured), n)
+	if n := counter(t, host, verdictMetric(affinity.Honoured)); n != 1 {
+		t.Errorf("%s = %d, want 1", verdictMetric(affinity.Honoured), n)
 	}
 }
 
@@ -172,7 +172,7 @@ func TestAffinityRejectsAndReplaces(t *testing.T) {
 	s := testSealer(t)
 	now := time.Now()
 	sealAt := func(issued, seen time.Time) string {
-		v, err := s.Seal(affinity.Token{Upstream: upstreamA, Issued: issued, LastSeen: seen}, affinityName)
+		v, err := s.Seal(seal.Token{Upstream: upstreamA, Issued: issued, LastSeen: seen}, affinityName)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,11 +188,11 @@ func TestAffinityRejectsAndReplaces(t *testing.T) {
 	tests := []struct {
 		name, value, metric string
 	}{
-		{"garbage", "not-a-token", verdictMetric(sticky.RejectedMalformed)},
-		{"tampered", tampered, verdictMetric(sticky.RejectedTampered)},
-		{"idle", sealAt(now.Add(-2*time.Hour), now.Add(-time.Hour)), verdictMetric(sticky.RejectedExpiredIdle)},
-		{"too old", sealAt(now.Add(-48*time.Hour), now), verdictMetric(sticky.RejectedExpiredLife)},
-		{"from the future", sealAt(now.Add(time.Hour), now.Add(time.Hour)), verdictMetric(sticky.RejectedFromFuture)},
+		{"garbage", "not-a-token", verdictMetric(affinity.RejectedMalformed)},
+		{"tampered", tampered, verdictMetric(affinity.RejectedTampered)},
+		{"idle", sealAt(now.Add(-2*time.Hour), now.Add(-time.Hour)), verdictMetric(affinity.RejectedExpiredIdle)},
+		{"too old", sealAt(now.Add(-48*time.Hour), now), verdictMetric(affinity.RejectedExpiredLife)},
+		{"from the future", sealAt(now.Add(time.Hour), now.Add(time.Hour)), verdictMetric(affinity.RejectedFromFuture)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,8 +212,8 @@ func TestAffinityRejectsAndReplaces(t *testing.T) {
 			if err != nil || tok.Upstream != upstreamB {
 				t.Errorf("replacement token %+v, %v; want one for %s", tok, err, upstreamB)
 			}
-			if n := counter(t, host, actionMetric(sticky.Issue)); n != 1 {
-				t.Errorf("%s = %d, want 1", actionMetric(sticky.Issue), n)
+			if n := counter(t, host, actionMetric(affinity.Issue)); n != 1 {
+				t.Errorf("%s = %d, want 1", actionMetric(affinity.Issue), n)
 			}
 		})
 	}
@@ -223,7 +223,7 @@ func TestAffinityRepinsAndRefreshes(t *testing.T) {
 	host := startAffinity(t, affinityDoc(""), upstreamA)
 	s := testSealer(t)
 	now := time.Now()
-	old, err := s.Seal(affinity.Token{Upstream: upstreamA, Issued: now.Add(-time.Hour), LastSeen: now.Add(-5 * time.Minute)}, affinityName)
+	old, err := s.Seal(seal.Token{Upstream: upstreamA, Issued: now.Add(-time.Hour), LastSeen: now.Add(-5 * time.Minute)}, affinityName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,8 +235,8 @@ func TestAffinityRepinsAndRefreshes(t *testing.T) {
 		tok.LastSeen.Before(now.Truncate(time.Second)) {
 		t.Errorf("refreshed token %+v, %v: want same upstream and issue time, last seen now", tok, err)
 	}
-	if n := counter(t, host, actionMetric(sticky.Refresh)); n != 1 {
-		t.Errorf("%s = %d, want 1", actionMetric(sticky.Refresh), n)
+	if n := counter(t, host, actionMetric(affinity.Refresh)); n != 1 {
+		t.Errorf("%s = %d, want 1", actionMetric(affinity.Refresh), n)
 	}
 
 	// The pinned host is gone: Envoy picked B and announces it on the response.
@@ -251,11 +251,11 @@ func TestAffinityRepinsAndRefreshes(t *testing.T) {
 	if err != nil || tok.Upstream != upstreamB {
 		t.Errorf("re-pinned token %+v, %v", tok, err)
 	}
-	if n := counter(t, host, actionMetric(sticky.Repin)); n != 1 {
-		t.Errorf("%s = %d, want 1", actionMetric(sticky.Repin), n)
+	if n := counter(t, host, actionMetric(affinity.Repin)); n != 1 {
+		t.Errorf("%s = %d, want 1", actionMetric(affinity.Repin), n)
 	}
-	if n := counter(t, host, verdictMetric(sticky.Honoured)); n != 2 {
-		t.Errorf("%s = %d, want 2", verdictMetric(sticky.Honoured), n)
+	if n := counter(t, host, verdictMetric(affinity.Honoured)); n != 2 {
+		t.Errorf("%s = %d, want 2", verdictMetric(affinity.Honoured), n)
 	}
 }
 
@@ -328,11 +328,11 @@ func TestAffinityDryRunChangesNothing(t *testing.T) {
 	if len(x.req) != len(req) || len(x.resp) != len(resp) {
 		t.Errorf("dry run changed headers:\nrequest %q\nresponse %q", x.req, x.resp)
 	}
-	if n := counter(t, host, verdictMetric(sticky.RejectedMalformed)); n != 1 {
-		t.Errorf("%s = %d, want 1", verdictMetric(sticky.RejectedMalformed), n)
+	if n := counter(t, host, verdictMetric(affinity.RejectedMalformed)); n != 1 {
+		t.Errorf("%s = %d, want 1", verdictMetric(affinity.RejectedMalformed), n)
 	}
-	if n := counter(t, host, actionMetric(sticky.Issue)); n != 1 {
-		t.Errorf("dry run must count what it would issue: %s = %d", actionMetric(sticky.Issue), n)
+	if n := counter(t, host, actionMetric(affinity.Issue)); n != 1 {
+		t.Errorf("dry run must count what it would issue: %s = %d", actionMetric(affinity.Issue), n)
 	}
 	if logs := strings.Join(host.GetInfoLogs(), "\n"); !strings.Contains(logs, "would be issued") {
 		t.Errorf("dry run did not log: %q", logs)
@@ -349,7 +349,7 @@ func TestAffinityOffTouchesNothing(t *testing.T) {
 	if got := values(x.resp, "set-cookie"); got != nil {
 		t.Errorf("affinity off issued a cookie: %q", got)
 	}
-	if _, err := host.GetCounterMetric(actionMetric(sticky.Issue)); err == nil {
+	if _, err := host.GetCounterMetric(actionMetric(affinity.Issue)); err == nil {
 		t.Errorf("affinity metrics defined while affinity is off")
 	}
 }

@@ -6,19 +6,19 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/cookie"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/rewrite"
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/sticky"
 )
 
 // httpContext is one stream: it learns the request's facts on the way in and rewrites cookies on the way out.
 type httpContext struct {
 	types.DefaultHttpContext
-	cfg     *config.Config
-	metrics *metrics
-	req     rewrite.Request
-	sticky  sticky.Request // what the request's affinity cookie amounted to (affinity enabled only)
+	cfg      *config.Config
+	metrics  *metrics
+	req      rewrite.Request
+	affinity affinity.Request // what the request's affinity cookie amounted to (affinity enabled only)
 	// rewritten holds the rewritten Set-Cookie values until they are handed to the host. It is the plugin's, shared
 	// by its streams: a VM runs one callback at a time, and the values are copied out before the callback returns.
 	rewritten *rewrite.Buffer
@@ -72,7 +72,7 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	}
 	dropped := false
 	if affinityOn && !h.cfg.DryRun {
-		values, dropped = sticky.WithoutNamed(values, h.cfg.Affinity.CookieName)
+		values, dropped = affinity.WithoutNamed(values, h.cfg.Affinity.CookieName)
 	}
 	if len(values) == 0 && own == "" && !dropped {
 		return types.ActionContinue

@@ -5,7 +5,7 @@
 // It makes response cookies survive third-party-cookie blocking (SameSite=None; Secure; Partitioned, per the
 // configured policy) and, when enabled, issues and honours a sealed session-affinity cookie. This package is only
 // glue between the proxy-wasm SDK and the SDK-free packages that hold the logic: config, rewrite, cookie, affinity
-// and sticky.
+// and seal.
 package main
 
 import (

@@ -3,8 +3,8 @@ package main
 import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/rewrite"
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/sticky"
 )
 
 // Metric names, as Envoy shows them (prefixed "wasmcustom."), follow from the outcomes' own names; README.md
@@ -15,7 +15,7 @@ func cookieMetric(o rewrite.Outcome) string { return "chips.cookies_" + o.String
 
 // verdictMetric names the counter of a request's affinity verdict: "chips.affinity_honoured",
 // "chips.affinity_rejected_tampered"…
-func verdictMetric(v sticky.Verdict) string {
+func verdictMetric(v affinity.Verdict) string {
 	if v.Rejected() {
 		return "chips.affinity_rejected_" + v.String()
 	}
@@ -23,15 +23,15 @@ func verdictMetric(v sticky.Verdict) string {
 }
 
 // actionMetric names the counter of an emitted affinity cookie: "chips.affinity_issued"…
-func actionMetric(a sticky.Action) string { return "chips.affinity_" + a.String() }
+func actionMetric(a affinity.Action) string { return "chips.affinity_" + a.String() }
 
 // metrics holds the counters defined once per plugin, each array indexed by what it counts. Envoy shares a stat of
 // the same name across its worker VMs.
 type metrics struct {
 	cookies [rewrite.Outcomes]proxywasm.MetricCounter
-	// verdicts is indexed by sticky.Verdict (Absent unused), actions by sticky.Action (Keep unused).
-	verdicts [sticky.RejectedFromFuture + 1]proxywasm.MetricCounter
-	actions  [sticky.Refresh + 1]proxywasm.MetricCounter
+	// verdicts is indexed by affinity.Verdict (Absent unused), actions by affinity.Action (Keep unused).
+	verdicts [affinity.RejectedFromFuture + 1]proxywasm.MetricCounter
+	actions  [affinity.Refresh + 1]proxywasm.MetricCounter
 }
 
 // defineMetrics defines the counters; the affinity ones only when affinity is on, so that a filter without it
@@ -53,10 +53,10 @@ func defineMetrics(affinityOn bool) (defined *metrics) {
 		m.cookies[o] = proxywasm.DefineCounterMetric(cookieMetric(rewrite.Outcome(o)))
 	}
 	if affinityOn {
-		for v := sticky.Honoured; int(v) < len(m.verdicts); v++ {
+		for v := affinity.Honoured; int(v) < len(m.verdicts); v++ {
 			m.verdicts[v] = proxywasm.DefineCounterMetric(verdictMetric(v))
 		}
-		for a := sticky.Issue; int(a) < len(m.actions); a++ {
+		for a := affinity.Issue; int(a) < len(m.actions); a++ {
 			m.actions[a] = proxywasm.DefineCounterMetric(actionMetric(a))
 		}
 	}
@@ -65,15 +65,15 @@ func defineMetrics(affinityOn bool) (defined *metrics) {
 
 // affinityVerdict counts a request's affinity verdict; a request without the cookie counts nothing. The methods
 // of a nil *metrics (a host without custom metrics) do nothing.
-func (m *metrics) affinityVerdict(v sticky.Verdict) {
-	if m != nil && v != sticky.Absent && int(v) < len(m.verdicts) {
+func (m *metrics) affinityVerdict(v affinity.Verdict) {
+	if m != nil && v != affinity.Absent && int(v) < len(m.verdicts) {
 		m.verdicts[v].Increment(1)
 	}
 }
 
 // affinityAction counts an emitted affinity cookie by why it was emitted.
-func (m *metrics) affinityAction(a sticky.Action) {
-	if m != nil && a != sticky.Keep && int(a) < len(m.actions) {
+func (m *metrics) affinityAction(a affinity.Action) {
+	if m != nil && a != affinity.Keep && int(a) < len(m.actions) {
 		m.actions[a].Increment(1)
 	}
 }

@@ -9,8 +9,8 @@ package config
 import (
 	"time"
 
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/cookie"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/seal"
 )
 
 // Config is the parsed, validated filter configuration. It is never modified after Parse returns, so one value is
@@ -59,7 +59,7 @@ type Affinity struct {
 	// KeysEnv, when set, names the environment variable the keys were read from (shown in logs, never the keys).
 	KeysEnv string
 	// Sealer seals with the first configured key and opens with all of them; nil when affinity is off.
-	Sealer *affinity.Sealer
+	Sealer *seal.Sealer
 	// RoutingHeader is the request header Envoy's header-based stateful session reads (lowercase).
 	RoutingHeader string
 	// MaxIdle and MaxLife bound a token's age since last use and since issue; zero means no bound.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/cookie"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/seal"
 )
 
 // Error is a configuration error tied to the JSON path of the field at fault.
@@ -225,11 +225,11 @@ func finishAffinity(a *Affinity, keys keySource, env func(string) (string, bool)
 	if len(list) == 0 {
 		return errorf("affinity.keys", "affinity is enabled but no keys are configured (give keys or keys_env)")
 	}
-	raw, err := affinity.ParseKeys(list)
+	raw, err := seal.ParseKeys(list)
 	if err != nil {
 		return errorf(where, "%v", err)
 	}
-	s, err := affinity.NewSealer(raw)
+	s, err := seal.NewSealer(raw)
 	if err != nil {
 		return errorf(where, "%v", err)
 	}

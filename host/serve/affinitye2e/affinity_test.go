@@ -179,7 +179,7 @@ func TestExpiredTokensAreReplaced(t *testing.T) {
 func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 	ups := threeUpstreams(t)
 	oldKey, newKeyB64 := newKey(t), newKey(t)
-	// One clock for all three, as replicas agree on the time: a token last seen more than affinity.ClockSkew ahead
+	// One clock for all three, as replicas agree on the time: a token last seen more than seal.ClockSkew ahead
 	// of a proxy's clock is refused by it.
 	clk := &clock{}
 	before := newProxy(t, ups, affinityConfig([]string{oldKey}, ""), clk)

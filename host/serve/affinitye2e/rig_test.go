@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/seal"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/host/serve"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
@@ -308,13 +308,13 @@ func affinityConfig(keys []string, extra string) string {
 }
 
 // opener returns a sealer holding keys, to look inside tokens the way the filter does.
-func opener(t *testing.T, keys ...string) *affinity.Sealer {
+func opener(t *testing.T, keys ...string) *seal.Sealer {
 	t.Helper()
-	raw, err := affinity.ParseKeys(keys)
+	raw, err := seal.ParseKeys(keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := affinity.NewSealer(raw)
+	s, err := seal.NewSealer(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,27 +1,28 @@
-package affinity_test
+package seal_test
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/seal"
 )
 
 // The life of an affinity cookie: issued on a response, opened and checked on the next request, turned into the
 // routing header Envoy's stateful session reads.
 func Example() {
 	// A demo key (32 bytes 0x00..0x1f); real keys come from a secret.
-	keys, err := affinity.ParseKeys([]string{"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="})
+	keys, err := seal.ParseKeys([]string{"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="})
 	if err != nil {
 		panic(err)
 	}
-	sealer, err := affinity.NewSealer(keys)
+	sealer, err := seal.NewSealer(keys)
 	if err != nil {
 		panic(err)
 	}
 
 	issued := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
-	value, err := sealer.Seal(affinity.Token{Upstream: "10.0.0.7:8080", Issued: issued, LastSeen: issued}, "chips_affinity")
+	value, err := sealer.Seal(seal.Token{Upstream: "10.0.0.7:8080", Issued: issued, LastSeen: issued}, "chips_affinity")
 	if err != nil {
 		panic(err)
 	}

@@ -1,22 +1,23 @@
-// Package sticky decides, for one stream, what the filter's session-affinity cookie does. On the request: whether
+// Package affinity decides, for one stream, what the filter's session-affinity cookie does. On the request: whether
 // the client's token is honoured, and so which routing header Envoy's header-based stateful session receives, and
 // what the upstream sees of the Cookie header. On the response: whether a cookie is issued, re-pinned or refreshed,
 // what its Set-Cookie line is, and whether Cache-Control must become private.
 //
 // The package imports no proxy-wasm SDK and takes the clock as an argument, so every decision is tested natively
-// and the filter's glue only moves headers and properties in and out. Sealing and opening tokens is
-// filter/affinity's job; this package only calls it.
+// and the filter's glue only moves headers and properties in and out. Sealing and opening tokens is filter/seal's
+// job; this package only calls it. It also holds the codec of the routing header that Envoy's header-based stateful
+// session reads (routing.go), which wasmhost serve shares.
 //
 // It must not import net/http: that package alone grows the filter by about 1.8 MB and makes it import
 // wasi_snapshot_preview1.path_filestat_get, which Envoy 1.33 does not provide, so the module would fail to load.
 // The Cookie request header is therefore split here (see cookies.go), and tested against net/http's parser.
-package sticky
+package affinity
 
 import (
 	"time"
 
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/seal"
 )
 
 // Verdict is what a request's affinity cookie amounts to. Each value other than Absent maps to one metric.
@@ -28,16 +29,16 @@ const (
 	Absent Verdict = iota
 	// Honoured: a token authenticated and within its limits; the request is routed to its upstream.
 	Honoured
-	// RejectedMalformed: the value is not a token (affinity.ErrMalformed).
+	// RejectedMalformed: the value is not a token (seal.ErrMalformed).
 	RejectedMalformed
-	// RejectedTampered: no configured key authenticates it (affinity.ErrTampered).
+	// RejectedTampered: no configured key authenticates it (seal.ErrTampered).
 	RejectedTampered
-	// RejectedExpiredIdle: unused for longer than max_idle (affinity.ErrExpiredIdle).
+	// RejectedExpiredIdle: unused for longer than max_idle (seal.ErrExpiredIdle).
 	RejectedExpiredIdle
-	// RejectedExpiredLife: issued longer ago than max_life (affinity.ErrExpiredLife).
+	// RejectedExpiredLife: issued longer ago than max_life (seal.ErrExpiredLife).
 	RejectedExpiredLife
-	// RejectedFromFuture: authentic, but its times lie ahead of the proxy's clock by more than affinity.ClockSkew
-	// (affinity.ErrFromFuture). Only a key holder can produce such a token, so it points at clocks that disagree
+	// RejectedFromFuture: authentic, but its times lie ahead of the proxy's clock by more than seal.ClockSkew
+	// (seal.ErrFromFuture). Only a key holder can produce such a token, so it points at clocks that disagree
 	// between proxy replicas rather than at a forgery, and is counted apart from RejectedTampered so that alerts on
 	// tampering stay meaningful.
 	RejectedFromFuture
@@ -68,19 +69,19 @@ func (v Verdict) String() string {
 // Rejected reports whether the request carried an affinity cookie that was not honoured.
 func (v Verdict) Rejected() bool { return v >= RejectedMalformed }
 
-// verdictOf maps the errors of affinity.Sealer.Open and affinity.Token.Validate, which that package returns
+// verdictOf maps the errors of seal.Sealer.Open and seal.Token.Validate, which that package returns
 // unwrapped, to verdicts.
 func verdictOf(err error) Verdict {
 	switch err {
 	case nil:
 		return Honoured
-	case affinity.ErrTampered:
+	case seal.ErrTampered:
 		return RejectedTampered
-	case affinity.ErrExpiredIdle:
+	case seal.ErrExpiredIdle:
 		return RejectedExpiredIdle
-	case affinity.ErrExpiredLife:
+	case seal.ErrExpiredLife:
 		return RejectedExpiredLife
-	case affinity.ErrFromFuture:
+	case seal.ErrFromFuture:
 		return RejectedFromFuture
 	}
 	return RejectedMalformed
@@ -96,7 +97,7 @@ const maxTokensTried = 4
 type Request struct {
 	Verdict Verdict
 	// Token is the honoured token; zero unless Verdict is Honoured.
-	Token affinity.Token
+	Token seal.Token
 	// Route is the routing-header value pinning the request to Token.Upstream; "" unless Verdict is Honoured.
 	Route string
 	// StripCookies is true when Indirect is on and a Cookie header carried the affinity cookie. Cookies then holds
@@ -133,7 +134,7 @@ func ReadRequest(a *config.Affinity, cookieHeaders []string, now time.Time) Requ
 		}
 	}
 	if r.Verdict == Honoured {
-		r.Route = affinity.EncodeRoutingValue(r.Token.Upstream)
+		r.Route = EncodeRoutingValue(r.Token.Upstream)
 	}
 	if a.Indirect && r.Verdict != Absent {
 		r.Cookies, r.StripCookies = withoutCookie(cookieHeaders, a.CookieName)
@@ -177,18 +178,18 @@ func (a Action) String() string {
 // A re-pinned token starts a new life (Issued = now): it pins to a different host, and it is sealed with the
 // current key, so the rotation rule "drop an old key once max_life has passed" still holds. A refresh keeps the
 // issue time, which is what bounds the life of a pin however active the client is.
-func Decide(a *config.Affinity, req *Request, upstream string, now time.Time) (Action, affinity.Token) {
+func Decide(a *config.Affinity, req *Request, upstream string, now time.Time) (Action, seal.Token) {
 	if upstream == "" {
-		return Keep, affinity.Token{}
+		return Keep, seal.Token{}
 	}
-	fresh := affinity.Token{Upstream: upstream, Issued: now, LastSeen: now}
+	fresh := seal.Token{Upstream: upstream, Issued: now, LastSeen: now}
 	switch {
 	case req.Verdict != Honoured:
 		return Issue, fresh
 	case req.Token.Upstream != upstream:
 		return Repin, fresh
 	case req.Token.NeedsRefresh(now, a.RefreshInterval):
-		return Refresh, affinity.Token{Upstream: upstream, Issued: req.Token.Issued, LastSeen: now}
+		return Refresh, seal.Token{Upstream: upstream, Issued: req.Token.Issued, LastSeen: now}
 	}
-	return Keep, affinity.Token{}
+	return Keep, seal.Token{}
 }

@@ -1,4 +1,4 @@
-package affinity
+package seal
 
 import (
 	"crypto/aes"

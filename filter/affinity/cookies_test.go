@@ -1,4 +1,4 @@
-package sticky
+package affinity
 
 import (
 	"net/http"

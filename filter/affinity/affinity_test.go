@@ -1,4 +1,4 @@
-package sticky
+package affinity
 
 import (
 	"encoding/base64"
@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/rewrite"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/seal"
 )
 
 const cookieName = config.DefaultAffinityCookieName
@@ -34,7 +34,7 @@ func parse(t *testing.T, doc string) *config.Config {
 	return cfg
 }
 
-func seal(t *testing.T, a *config.Affinity, tok affinity.Token) string {
+func sealToken(t *testing.T, a *config.Affinity, tok seal.Token) string {
 	t.Helper()
 	v, err := a.Sealer.Seal(tok, a.CookieName)
 	if err != nil {
@@ -47,11 +47,11 @@ func TestReadRequestVerdicts(t *testing.T) {
 	a := &affinityConfig(t, []string{keyA}, "").Affinity
 	other := &affinityConfig(t, []string{keyB}, "").Affinity
 	up := "10.0.0.1:8080"
-	valid := seal(t, a, affinity.Token{Upstream: up, Issued: now.Add(-time.Hour), LastSeen: now.Add(-time.Minute)})
-	forged := seal(t, other, affinity.Token{Upstream: up, Issued: now, LastSeen: now})
-	idle := seal(t, a, affinity.Token{Upstream: up, Issued: now.Add(-time.Hour), LastSeen: now.Add(-31 * time.Minute)})
-	old := seal(t, a, affinity.Token{Upstream: up, Issued: now.Add(-25 * time.Hour), LastSeen: now})
-	future := seal(t, a, affinity.Token{Upstream: up, Issued: now.Add(time.Hour), LastSeen: now.Add(time.Hour)})
+	valid := sealToken(t, a, seal.Token{Upstream: up, Issued: now.Add(-time.Hour), LastSeen: now.Add(-time.Minute)})
+	forged := sealToken(t, other, seal.Token{Upstream: up, Issued: now, LastSeen: now})
+	idle := sealToken(t, a, seal.Token{Upstream: up, Issued: now.Add(-time.Hour), LastSeen: now.Add(-31 * time.Minute)})
+	old := sealToken(t, a, seal.Token{Upstream: up, Issued: now.Add(-25 * time.Hour), LastSeen: now})
+	future := sealToken(t, a, seal.Token{Upstream: up, Issued: now.Add(time.Hour), LastSeen: now.Add(time.Hour)})
 
 	tests := []struct {
 		name    string
@@ -83,7 +83,7 @@ func TestReadRequestVerdicts(t *testing.T) {
 				t.Fatalf("verdict = %v, want %v", r.Verdict, tt.want)
 			}
 			if tt.want == Honoured {
-				if r.Token.Upstream != up || r.Route != affinity.EncodeRoutingValue(up) {
+				if r.Token.Upstream != up || r.Route != EncodeRoutingValue(up) {
 					t.Errorf("token %+v route %q", r.Token, r.Route)
 				}
 			} else if r.Route != "" {
@@ -99,7 +99,7 @@ func TestReadRequestVerdicts(t *testing.T) {
 // A client cannot make one request open more than maxTokensTried tokens, however many it sends.
 func TestReadRequestBoundsWork(t *testing.T) {
 	a := &affinityConfig(t, []string{keyA}, "").Affinity
-	valid := seal(t, a, affinity.Token{Upstream: "10.0.0.1:80", Issued: now, LastSeen: now})
+	valid := sealToken(t, a, seal.Token{Upstream: "10.0.0.1:80", Issued: now, LastSeen: now})
 	junk := strings.Repeat(cookieName+"=junk; ", maxTokensTried)
 	r := ReadRequest(a, []string{junk + cookieName + "=" + valid}, now)
 	if r.Verdict != RejectedMalformed {
@@ -113,7 +113,7 @@ func TestReadRequestBoundsWork(t *testing.T) {
 func TestReadRequestIndirect(t *testing.T) {
 	on := &affinityConfig(t, []string{keyA}, "").Affinity
 	off := &affinityConfig(t, []string{keyA}, `,"indirect":false`).Affinity
-	valid := seal(t, on, affinity.Token{Upstream: "10.0.0.1:80", Issued: now, LastSeen: now})
+	valid := sealToken(t, on, seal.Token{Upstream: "10.0.0.1:80", Issued: now, LastSeen: now})
 	pair := cookieName + "=" + valid
 
 	tests := []struct {
@@ -151,26 +151,26 @@ func TestDecide(t *testing.T) {
 	up, other := "10.0.0.1:8080", "10.0.0.2:8080"
 	issued := now.Add(-time.Hour)
 	honoured := func(lastSeen time.Time) *Request {
-		return &Request{Verdict: Honoured, Token: affinity.Token{Upstream: up, Issued: issued, LastSeen: lastSeen}}
+		return &Request{Verdict: Honoured, Token: seal.Token{Upstream: up, Issued: issued, LastSeen: lastSeen}}
 	}
-	fresh := affinity.Token{Upstream: up, Issued: now, LastSeen: now}
+	fresh := seal.Token{Upstream: up, Issued: now, LastSeen: now}
 
 	tests := []struct {
 		name     string
 		req      *Request
 		upstream string
 		want     Action
-		tok      affinity.Token
+		tok      seal.Token
 	}{
-		{"no upstream, no token", &Request{}, "", Keep, affinity.Token{}},
-		{"no upstream, rejected token", &Request{Verdict: RejectedTampered}, "", Keep, affinity.Token{}},
+		{"no upstream, no token", &Request{}, "", Keep, seal.Token{}},
+		{"no upstream, rejected token", &Request{Verdict: RejectedTampered}, "", Keep, seal.Token{}},
 		{"first response", &Request{}, up, Issue, fresh},
 		{"rejected token replaced", &Request{Verdict: RejectedExpiredIdle}, up, Issue, fresh},
-		{"same upstream, recently seen", honoured(now.Add(-30 * time.Second)), up, Keep, affinity.Token{}},
+		{"same upstream, recently seen", honoured(now.Add(-30 * time.Second)), up, Keep, seal.Token{}},
 		{"same upstream, refresh due", honoured(now.Add(-time.Minute)), up, Refresh,
-			affinity.Token{Upstream: up, Issued: issued, LastSeen: now}},
+			seal.Token{Upstream: up, Issued: issued, LastSeen: now}},
 		{"failover", honoured(now.Add(-30 * time.Second)), other, Repin,
-			affinity.Token{Upstream: other, Issued: now, LastSeen: now}},
+			seal.Token{Upstream: other, Issued: now, LastSeen: now}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,7 +201,7 @@ func TestLifecycle(t *testing.T) {
 		req := ReadRequest(a, hdr, at)
 		act, tok := Decide(a, &req, upstream, at)
 		if act != Keep {
-			line := SetCookie(a, seal(t, a, tok), &rr)
+			line := SetCookie(a, sealToken(t, a, tok), &rr)
 			v, _, _ := strings.Cut(strings.TrimPrefix(line, cookieName+"="), ";")
 			jar = v
 		}

@@ -1,10 +1,10 @@
-// Package affinity holds the pure logic of the filter's session-affinity cookie: the token it carries, sealed with
-// AES-256-GCM so that a client can neither read nor forge the upstream it is pinned to, and the codec of the
-// routing header that Envoy's header-based stateful session reads.
+// Package seal holds the token the filter's session-affinity cookie carries, sealed with AES-256-GCM so that a
+// client can neither read nor forge the upstream it is pinned to: its format, its keys, and its validity limits.
+// What the filter does with a token is filter/affinity's.
 //
 // The package imports no proxy-wasm SDK, so it is tested and fuzzed natively and compiled unchanged into the
 // filter (GOOS=wasip1 GOARCH=wasm).
-package affinity
+package seal
 
 import (
 	"errors"
