@@ -29,9 +29,9 @@ import (
 // alternate (A, B, A, B, ...) and a burst of noise on this shared machine hits both rather than one.
 
 // warmUp streams run before the clock starts: a Go guest's heap, and with it its linear memory, grows to its working
-// size over the first thirty thousand or so streams (TestSoak sees no growth after 40,000), and each growth copies
-// the whole memory; these benchmarks measure the steady state.
-const warmUp = 40000
+// size over the first thirty to forty-five thousand streams (TestSoak sees no growth after 50,000), and each
+// growth copies the whole memory; these benchmarks measure the steady state.
+const warmUp = 50000
 
 // BenchmarkPerStream is pair 1: one chat stream (request headers, response headers with three Set-Cookie, end of
 // stream) through the SDK's own wazero runner and through this repository's host, on the same filter.wasm.

@@ -174,7 +174,7 @@ func TestV8(t *testing.T) {
 		t.Skip("bench: set CHIPS_V8=1 for the V8 measurement (make bench does)")
 	}
 	guests, _ := v8Guests(t)
-	spec := v8Spec{Profile: profileStrict, Warmup: 40000, Rounds: envInt("CHIPS_V8_ROUNDS", 6), Streams: 20000, Guests: guests}
+	spec := v8Spec{Profile: profileStrict, Warmup: 50000, Rounds: envInt("CHIPS_V8_ROUNDS", 6), Streams: 20000, Guests: guests}
 	res := V8Result{Profile: profileStrict, Streams: spec.Streams, Rounds: spec.Rounds}
 	out, err := runV8(t, spec)
 	if err != nil {
