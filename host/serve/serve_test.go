@@ -48,6 +48,17 @@ func echoUpstream(t *testing.T, name string) (*httptest.Server, *url.URL) {
 	return srv, u
 }
 
+// echoUpstreams starts one echoUpstream per name and returns their URLs in order.
+func echoUpstreams(t *testing.T, names ...string) []*url.URL {
+	t.Helper()
+	var urls []*url.URL
+	for _, n := range names {
+		_, u := echoUpstream(t, n)
+		urls = append(urls, u)
+	}
+	return urls
+}
+
 type echoed struct {
 	Upstream string
 	Method   string
@@ -245,11 +256,7 @@ func TestRepeatedSetCookieStaySeparate(t *testing.T) {
 }
 
 func TestRoundRobinAcrossUpstreams(t *testing.T) {
-	var urls []*url.URL
-	for _, n := range []string{"a", "b", "c"} {
-		_, u := echoUpstream(t, n)
-		urls = append(urls, u)
-	}
+	urls := echoUpstreams(t, "a", "b", "c")
 	p := startProxy(t, Options{Upstreams: urls})
 	var seq []string
 	for i := 0; i < 9; i++ {
@@ -262,11 +269,7 @@ func TestRoundRobinAcrossUpstreams(t *testing.T) {
 }
 
 func TestRoutingHeader(t *testing.T) {
-	var urls []*url.URL
-	for _, n := range []string{"a", "b", "c"} {
-		_, u := echoUpstream(t, n)
-		urls = append(urls, u)
-	}
+	urls := echoUpstreams(t, "a", "b", "c")
 	for _, withFilter := range []bool{false, true} {
 		t.Run(fmt.Sprintf("filter=%v", withFilter), func(t *testing.T) {
 			o := Options{Upstreams: urls, RoutingHeader: "X-Session-Host"}
@@ -315,11 +318,7 @@ func TestRoutingHeader(t *testing.T) {
 // TestRoutingHeaderReadAfterFilter checks the Envoy filter order: the routing header the filter sets (from its
 // affinity cookie) is the one that routes, and one the client sent but the filter removed has no effect.
 func TestRoutingHeaderReadAfterFilter(t *testing.T) {
-	var urls []*url.URL
-	for _, n := range []string{"a", "b", "c"} {
-		_, u := echoUpstream(t, n)
-		urls = append(urls, u)
-	}
+	urls := echoUpstreams(t, "a", "b", "c")
 	f := &fakeFilter{}
 	p := startProxy(t, Options{Upstreams: urls}, f)
 	// The fake keeps the header; x-drop-me is what it removes. Name the routing header so that the filter drops it.
