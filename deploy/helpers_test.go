@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,4 +145,40 @@ func wantError(t *testing.T, err error, parts ...string) {
 			t.Fatalf("error %q\ndoes not mention %q", err, p)
 		}
 	}
+}
+
+// brokenCase breaks a copy of one file of a deployment in one way (doc picks the document of a multi-document
+// file) and lists what the error must mention.
+type brokenCase struct {
+	name string
+	file string
+	doc  int
+	edit func(r map[string]any)
+	want []string
+}
+
+// runBrokenCases runs each case against a copy of the good files with the one file broken.
+func runBrokenCases(t *testing.T, good map[string][]byte, cases []brokenCase, check func(files map[string][]byte) error) {
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string][]byte{}
+			for k, v := range good {
+				files[k] = v
+			}
+			files[tt.file] = mutateYAML(t, good[tt.file], tt.doc, tt.edit)
+			err := check(files)
+			wantError(t, err, tt.want...)
+			t.Log(err)
+		})
+	}
+}
+
+// sortedNames returns the file names in order, so that decoding and its errors do not depend on map order.
+func sortedNames(files map[string][]byte) []string {
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }

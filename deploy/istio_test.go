@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -37,17 +36,12 @@ func istioFiles(t *testing.T) map[string][]byte {
 	return files
 }
 
-// decodeIstioSet decodes files the way an operator applies them: Kubernetes manifests with DecodeIstio, the two
+// decodeIstioSet decodes files the way an operator applies them: Kubernetes manifests with DecodeManifest, the two
 // Helm values files with their own decoders. Any other *-values.yaml is an error, so a new file cannot go
 // unchecked.
 func decodeIstioSet(files map[string][]byte) (IstioSet, error) {
 	var set IstioSet
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range sortedNames(files) {
 		data := files[name]
 		var err error
 		switch {
@@ -57,7 +51,7 @@ func decodeIstioSet(files map[string][]byte) (IstioSet, error) {
 			set.Gateway, err = DecodeGatewayValues(name, data)
 		default:
 			var objs []Object
-			objs, err = DecodeIstio(name, data)
+			objs, err = DecodeManifest(name, data)
 			set.Objects = append(set.Objects, objs...)
 		}
 		if err != nil {
@@ -175,15 +169,15 @@ func TestIstioREADMEMatchesManifests(t *testing.T) {
 }
 
 // sigs.k8s.io/yaml.UnmarshalStrict into the client-go type lets a misspelt spec field through, because the spec
-// type's own UnmarshalJSON allows unknown fields. That is why DecodeIstio decodes specs with protojson; if this
-// test starts failing, upstream has become strict and DecodeIstio could be simplified.
+// type's own UnmarshalJSON allows unknown fields. That is why DecodeManifest decodes specs with protojson; if this
+// test starts failing, upstream has become strict and DecodeManifest could be simplified.
 func TestClientGoStrictMissesSpecTypos(t *testing.T) {
 	doc := []byte("apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: x, namespace: ns}\nspec:\n  url: oci://r/x:1\n  pluginConfg: {}\n")
 	var wp extensionsv1alpha1.WasmPlugin
 	if err := yaml.UnmarshalStrict(doc, &wp); err != nil {
 		t.Skipf("client-go decoding is strict now: %v", err)
 	}
-	_, err := DecodeIstio("typo.yaml", doc)
+	_, err := DecodeManifest("typo.yaml", doc)
 	wantError(t, err, `spec.pluginConfg: unknown field "pluginConfg"`)
 }
 
@@ -192,13 +186,7 @@ func TestIstioManifestsBroken(t *testing.T) {
 	good := istioFiles(t)
 	wasmGW := func(r map[string]any) map[string]any { return mapAt(t, r, "spec") }
 	pluginCfg := func(r map[string]any) map[string]any { return mapAt(t, r, "spec", "pluginConfig") }
-	tests := []struct {
-		name string
-		file string
-		doc  int
-		edit func(r map[string]any)
-		want []string
-	}{
+	tests := []brokenCase{
 		{"unknown spec field", "wasmplugin-gateway.yaml", 0, func(r map[string]any) {
 			wasmGW(r)["failStrategyy"] = "FAIL_RELOAD"
 		}, []string{"wasmplugin-gateway.yaml: document 1 (WasmPlugin istio-ingress/chips-gateway)", `spec.failStrategyy: unknown field "failStrategyy"`}},
@@ -304,20 +292,12 @@ func TestIstioManifestsBroken(t *testing.T) {
 		{"unsupported kind", "service.yaml", 0, func(r map[string]any) {
 			r["kind"] = "Deployment"
 			r["apiVersion"] = "apps/v1"
-		}, []string{`kind "Deployment": not a kind this deployment uses`}},
+		}, []string{`kind "Deployment": not a kind these deployments use`}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			files := map[string][]byte{}
-			for k, v := range good {
-				files[k] = v
-			}
-			files[tt.file] = mutateYAML(t, good[tt.file], tt.doc, tt.edit)
-			_, err := checkIstioFiles(t, files)
-			wantError(t, err, tt.want...)
-			t.Log(err)
-		})
-	}
+	runBrokenCases(t, good, tests, func(files map[string][]byte) error {
+		_, err := checkIstioFiles(t, files)
+		return err
+	})
 }
 
 // An unedited round trip through the mutation harness still passes, so the failures above come from the edits.
@@ -341,6 +321,6 @@ func TestIstioDuplicateKey(t *testing.T) {
 	if !strings.Contains(good, line) {
 		t.Fatalf("no %q line", line)
 	}
-	_, err := DecodeIstio("wasmplugin-gateway.yaml", []byte(strings.Replace(good, line, line+"  imagePullPolicy: Always\n", 1)))
+	_, err := DecodeManifest("wasmplugin-gateway.yaml", []byte(strings.Replace(good, line, line+"  imagePullPolicy: Always\n", 1)))
 	wantError(t, err, "imagePullPolicy", "already set")
 }
