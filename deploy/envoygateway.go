@@ -101,21 +101,7 @@ func (s *envoyGatewaySet) checkRoute(r *gwapiv1.HTTPRoute) error {
 			return fmt.Errorf("spec.parentRefs[%d]: no Gateway %s/%s of an Envoy Gateway GatewayClass", i, refNamespace(p.Namespace, r.Namespace), p.Name)
 		}
 	}
-	for i, rule := range r.Spec.Rules {
-		for j, b := range rule.BackendRefs {
-			if (b.Kind != nil && *b.Kind != "Service") || (b.Group != nil && *b.Group != "") {
-				return fmt.Errorf("spec.rules[%d].backendRefs[%d]: %v/%v; want a Service", i, j, b.Group, b.Kind)
-			}
-			svc := findService(s.services, refNamespace(b.Namespace, r.Namespace), string(b.Name))
-			if svc == nil {
-				return fmt.Errorf("spec.rules[%d].backendRefs[%d]: no Service %s/%s", i, j, refNamespace(b.Namespace, r.Namespace), b.Name)
-			}
-			if b.Port == nil || !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == *b.Port }) {
-				return fmt.Errorf("spec.rules[%d].backendRefs[%d]: Service %s/%s has no port %v", i, j, svc.Namespace, svc.Name, b.Port)
-			}
-		}
-	}
-	return nil
+	return checkBackendRefs(r, s.services)
 }
 
 // parentGateway returns the Gateway a parentRef names, if it is one of an Envoy Gateway class.
@@ -349,6 +335,29 @@ func checkProxyKeys(p *egv1a1.EnvoyProxy, keysEnv string) error {
 		return nil
 	}
 	return fmt.Errorf("EnvoyProxy %s/%s: spec.provider.kubernetes.envoyDeployment.container.env has no %s; the filter would start without keys", p.Namespace, p.Name, keysEnv)
+}
+
+// checkBackendRefs requires every backend of an HTTPRoute to be a Service that exists, with the port named.
+func checkBackendRefs(r *gwapiv1.HTTPRoute, services []*corev1.Service) error {
+	for i, rule := range r.Spec.Rules {
+		for j, b := range rule.BackendRefs {
+			if (b.Kind != nil && *b.Kind != "Service") || (b.Group != nil && *b.Group != "") {
+				return fmt.Errorf("spec.rules[%d].backendRefs[%d]: want a Service (group \"\", kind Service)", i, j)
+			}
+			ns := refNamespace(b.Namespace, r.Namespace)
+			svc := findService(services, ns, string(b.Name))
+			if svc == nil {
+				return fmt.Errorf("spec.rules[%d].backendRefs[%d]: no Service %s/%s", i, j, ns, b.Name)
+			}
+			if b.Port == nil {
+				return fmt.Errorf("spec.rules[%d].backendRefs[%d].port: missing", i, j)
+			}
+			if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == *b.Port }) {
+				return fmt.Errorf("spec.rules[%d].backendRefs[%d]: Service %s/%s has no port %d", i, j, ns, svc.Name, *b.Port)
+			}
+		}
+	}
+	return nil
 }
 
 func refNamespace(ns *gwapiv1.Namespace, def string) string {

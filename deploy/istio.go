@@ -127,7 +127,7 @@ func decodeObject(doc []byte) (Object, error) {
 		err = decodeIstioKind(js, &v.TypeMeta, &v.ObjectMeta, &v.Spec)
 		o = Object{Value: v, Name: v.Name, Namespace: v.Namespace}
 	default:
-		return Object{Kind: tm.Kind}, fmt.Errorf("apiVersion %q kind %q: not a kind these deployments use (WasmPlugin extensions.istio.io/v1alpha1; Gateway, VirtualService networking.istio.io/v1; Service v1; GatewayClass, Gateway, HTTPRoute gateway.networking.k8s.io/v1; EnvoyProxy, EnvoyExtensionPolicy gateway.envoyproxy.io/v1alpha1)", tm.APIVersion, tm.Kind)
+		return Object{Kind: tm.Kind}, fmt.Errorf("apiVersion %q kind %q: not a kind these deployments use (WasmPlugin extensions.istio.io/v1alpha1; Gateway, VirtualService networking.istio.io/v1; Service, ConfigMap v1; GatewayClass, Gateway, HTTPRoute gateway.networking.k8s.io/v1; EnvoyProxy, EnvoyExtensionPolicy gateway.envoyproxy.io/v1alpha1)", tm.APIVersion, tm.Kind)
 	}
 	o.Kind = tm.Kind
 	if err != nil {
@@ -147,7 +147,8 @@ func decodeObject(doc []byte) (Object, error) {
 
 // structKinds are the kinds whose Go types are plain structs, decoded as the API server decodes them (strictJSON).
 var structKinds = map[string]func() metav1.Object{
-	"v1/Service": func() metav1.Object { return &corev1.Service{} },
+	"v1/Service":   func() metav1.Object { return &corev1.Service{} },
+	"v1/ConfigMap": func() metav1.Object { return &corev1.ConfigMap{} },
 	"gateway.networking.k8s.io/v1/GatewayClass":           func() metav1.Object { return &gwapiv1.GatewayClass{} },
 	"gateway.networking.k8s.io/v1/Gateway":                func() metav1.Object { return &gwapiv1.Gateway{} },
 	"gateway.networking.k8s.io/v1/HTTPRoute":              func() metav1.Object { return &gwapiv1.HTTPRoute{} },
@@ -310,6 +311,19 @@ type WasmPluginCheck struct {
 	Config *config.Config
 	// Gateway is the Gateway whose workload the plugin selects, or nil for a plugin on other workloads.
 	Gateway *networkingv1.Gateway
+	// GatewayAPI is the Gateway API Gateway the plugin's targetRefs name, or nil.
+	GatewayAPI *gwapiv1.Gateway
+}
+
+// istioObjects are the decoded objects of an IstioSet, by kind.
+type istioObjects struct {
+	plugins    []Object
+	gateways   []*networkingv1.Gateway
+	vss        []Object
+	services   []*corev1.Service
+	kgateways  []*gwapiv1.Gateway // Gateway API Gateways (class istio)
+	routes     []*gwapiv1.HTTPRoute
+	configMaps []*corev1.ConfigMap
 }
 
 // CheckIstio checks the objects against each other and against the rules Istio applies when it validates a
@@ -317,39 +331,47 @@ type WasmPluginCheck struct {
 // pluginConfig through the filter's parser with the environment the proxy gives the VM (proxyEnv stands for the
 // proxy container's environment, where valueFrom: HOST variables come from).
 func CheckIstio(set IstioSet, proxyEnv func(string) (string, bool)) ([]WasmPluginCheck, error) {
-	var (
-		plugins  []Object
-		gateways []*networkingv1.Gateway
-		vss      []Object
-		services []*corev1.Service
-	)
+	var objs istioObjects
 	for _, o := range set.Objects {
 		switch v := o.Value.(type) {
 		case *extensionsv1alpha1.WasmPlugin:
-			plugins = append(plugins, o)
+			objs.plugins = append(objs.plugins, o)
 		case *networkingv1.Gateway:
-			gateways = append(gateways, v)
+			objs.gateways = append(objs.gateways, v)
 		case *networkingv1.VirtualService:
-			vss = append(vss, o)
+			objs.vss = append(objs.vss, o)
 		case *corev1.Service:
-			services = append(services, v)
+			objs.services = append(objs.services, v)
+		case *gwapiv1.Gateway:
+			objs.kgateways = append(objs.kgateways, v)
+		case *gwapiv1.HTTPRoute:
+			objs.routes = append(objs.routes, v)
+		case *corev1.ConfigMap:
+			objs.configMaps = append(objs.configMaps, v)
+		default:
+			return nil, fmt.Errorf("istio: %s: not a kind the Istio deployment uses", o)
 		}
 	}
-	for _, o := range vss {
-		if err := checkVirtualService(o.Value.(*networkingv1.VirtualService), gateways, services); err != nil {
+	for _, o := range objs.vss {
+		if err := checkVirtualService(o.Value.(*networkingv1.VirtualService), objs.gateways, objs.services); err != nil {
 			return nil, fmt.Errorf("istio: %s: %w", o, err)
 		}
 	}
+	for _, r := range objs.routes {
+		if err := objs.checkIstioRoute(r); err != nil {
+			return nil, fmt.Errorf("istio: HTTPRoute %s/%s: %w", r.Namespace, r.Name, err)
+		}
+	}
 	var checks []WasmPluginCheck
-	for _, o := range plugins {
-		c, err := checkWasmPlugin(o, proxyEnv, set, gateways, services)
+	for _, o := range objs.plugins {
+		c, err := checkWasmPlugin(o, proxyEnv, set, &objs)
 		if err != nil {
 			return nil, fmt.Errorf("istio: %s: %w", o, err)
 		}
 		checks = append(checks, c)
 	}
-	for _, s := range services {
-		if err := checkSessionLabel(s, checks, vss, set.Istiod); err != nil {
+	for _, s := range objs.services {
+		if err := checkSessionLabel(s, checks, &objs, set.Istiod); err != nil {
 			return nil, fmt.Errorf("istio: Service %s/%s: %w", s.Namespace, s.Name, err)
 		}
 	}
@@ -401,7 +423,7 @@ func validateWasmPlugin(p *extensionsapi.WasmPlugin) error {
 	return nil
 }
 
-func checkWasmPlugin(o Object, proxyEnv func(string) (string, bool), set IstioSet, gateways []*networkingv1.Gateway, services []*corev1.Service) (WasmPluginCheck, error) {
+func checkWasmPlugin(o Object, proxyEnv func(string) (string, bool), set IstioSet, objs *istioObjects) (WasmPluginCheck, error) {
 	c := WasmPluginCheck{Object: o}
 	p := &o.Value.(*extensionsv1alpha1.WasmPlugin).Spec
 	if err := validateWasmPlugin(p); err != nil {
@@ -429,21 +451,26 @@ func checkWasmPlugin(o Object, proxyEnv func(string) (string, bool), set IstioSe
 	c.Config = cfg
 
 	labels := p.GetSelector().GetMatchLabels()
-	for _, g := range gateways {
-		if g.Namespace == o.Namespace && sameLabels(g.Spec.GetSelector(), labels) {
+	for _, g := range objs.gateways {
+		if labels != nil && g.Namespace == o.Namespace && sameLabels(g.Spec.GetSelector(), labels) {
 			c.Gateway = g
+		}
+	}
+	if len(p.GetTargetRefs()) > 0 {
+		if c.GatewayAPI, err = objs.targetGateway(o.Namespace, p.GetTargetRefs()); err != nil {
+			return c, err
 		}
 	}
 	if !cfg.Affinity.Enabled {
 		// A plugin for the chat pods' sidecars: it must select pods some Service routes to.
-		if c.Gateway == nil && !selectsServicePods(labels, o.Namespace, services) {
+		if c.Gateway == nil && c.GatewayAPI == nil && !selectsServicePods(labels, o.Namespace, objs.services) {
 			return c, fmt.Errorf("spec.selector %v matches neither a Gateway's workload nor the pods of a Service in namespace %s", labels, o.Namespace)
 		}
 		return c, nil
 	}
 
 	// Affinity only works where Istio puts the stateful session filter: on the gateway, in front of the Service.
-	if c.Gateway == nil {
+	if c.Gateway == nil && c.GatewayAPI == nil {
 		return c, fmt.Errorf("spec.selector %v: affinity is on, but the plugin does not select the workload of a Gateway in namespace %s (sidecars' inbound listeners have no stateful session filter)", labels, o.Namespace)
 	}
 	if p.GetFailStrategy() == extensionsapi.FailStrategy_FAIL_OPEN {
@@ -458,8 +485,13 @@ func checkWasmPlugin(o Object, proxyEnv func(string) (string, bool), set IstioSe
 	if !keysFromHost {
 		return c, fmt.Errorf("spec.vmConfig.env: %s must use valueFrom: HOST, so the keys come from the gateway's environment (a Secret), not from this manifest", cfg.Affinity.KeysEnv)
 	}
-	if gv := set.Gateway; gv != nil {
+	if gv := set.Gateway; gv != nil && c.Gateway != nil {
 		if err := checkGatewayValues(gv, labels, cfg.Affinity.KeysEnv); err != nil {
+			return c, err
+		}
+	}
+	if c.GatewayAPI != nil {
+		if err := objs.checkGatewayOptions(c.GatewayAPI, cfg.Affinity.KeysEnv); err != nil {
 			return c, err
 		}
 	}
@@ -605,11 +637,12 @@ func checkVirtualService(vs *networkingv1.VirtualService, gateways []*networking
 
 // checkSessionLabel checks a Service's persistent-session label against the plugins: the label makes the gateway
 // route by a request header, which is only safe when a gateway plugin with affinity owns that header.
-func checkSessionLabel(s *corev1.Service, checks []WasmPluginCheck, vss []Object, istiod *IstiodValues) error {
+func checkSessionLabel(s *corev1.Service, checks []WasmPluginCheck, objs *istioObjects, istiod *IstiodValues) error {
 	header, labelled := s.Labels[persistentSessionHeaderLabel]
 	var owner *WasmPluginCheck
 	for i, c := range checks {
-		if c.Gateway == nil || !c.Config.Affinity.Enabled || !routesTo(vss, c.Gateway, s) {
+		reaches := (c.Gateway != nil && routesTo(objs.vss, c.Gateway, s)) || (c.GatewayAPI != nil && objs.httpRoutesTo(c.GatewayAPI, s))
+		if !reaches || !c.Config.Affinity.Enabled {
 			continue
 		}
 		owner = &checks[i]
