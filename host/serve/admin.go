@@ -99,6 +99,7 @@ func filterSamples(f filterMetrics) []sample {
 		counter("wasmhost_plugin_local_responses_total", "Local responses the plugin sent.",
 			int64(st.LocalResponses)),
 		gauge("wasmhost_instances", "Plugin instances alive.", st.Instances),
+		gauge("wasmhost_guest_memory_bytes", "Linear memory of the live instances, added up.", st.GuestMemoryBytes),
 	}
 	for _, pm := range f.Metrics() {
 		pm.Name = "wasmcustom." + pm.Name
