@@ -176,6 +176,8 @@ func TestEnvoyImports(t *testing.T) {
 func TestWatSourcesMatchBinaries(t *testing.T) {
 	dir := filepath.Join(testwasm.RepoRoot(), "testdata", "wat")
 	sources, _ := filepath.Glob(filepath.Join(dir, "*.wat"))
+	wasi, _ := filepath.Glob(filepath.Join(dir, "wasi", "*.wat"))
+	sources = append(sources, wasi...)
 	if len(sources) == 0 {
 		t.Fatal("no .wat sources")
 	}

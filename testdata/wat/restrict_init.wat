@@ -1,0 +1,21 @@
+;; restrict_init: _initialize calls clock_time_get and random_get, which cpp-host allows during start-up at every
+;; commit, then poll_oneoff, which only 94091cd allows: under c4d7bb0 the VM traps ("restricted_callback").
+(module
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_initialize")
+    (drop (call $clock (i32.const 1) (i64.const 1) (i32.const 4096)))
+    (drop (call $random (i32.const 4096) (i32.const 8)))
+    (drop (call $poll (i32.const 4096) (i32.const 4160) (i32.const 1) (i32.const 4200))))
+  (func (export "malloc") (param i32) (result i32) (i32.const 8192))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+  (func (export "proxy_on_log") (param i32))
+  (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_delete") (param i32)))
