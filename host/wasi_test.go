@@ -141,3 +141,25 @@ func TestRestrictedCallbacks(t *testing.T) {
 		t.Errorf("94091cd, poll_oneoff in malloc: verdict %+v", v)
 	}
 }
+
+// Envoy's random_get refuses more than 64 KiB at once (EINVAL), and Go's crypto/rand, which is random_get on
+// wasip1 without chunking, treats any failure as fatal: a Go guest reading more than 64 KiB in one call dies. The
+// filter reads a 12-byte nonce.
+func TestRandomReadLimit(t *testing.T) {
+	h, rec := newHost(t, Options{Module: guest(t, "randomread")})
+	s := newStream(t, h)
+	v := s.OnRequestHeaders(reqHeaders("/65536"), true)
+	s.Close()
+	if v != (Verdict{}) {
+		t.Fatalf("64 KiB: verdict %+v", v)
+	}
+	s = newStream(t, h)
+	v = s.OnRequestHeaders(reqHeaders("/65537"), true)
+	s.Close()
+	if v.Err == nil || !strings.Contains(v.Err.Error(), "wasm error: unreachable") {
+		t.Fatalf("64 KiB + 1: verdict %+v, want a fatal error", v)
+	}
+	if got := rec.messages("crypto/rand: failed to read random data"); len(got) == 0 {
+		t.Errorf("the guest did not report crypto/rand's failure on stderr")
+	}
+}
