@@ -83,6 +83,7 @@ func newHostCtx(tb testing.TB, ctx context.Context, module []byte, poolSize int,
 		PluginConfig: pluginConfig,
 		CacheDir:     CacheDir(),
 		Logger:       Discard(),
+		Envoy:        host.DefaultEnvoy, // the strictest profile, named here because the soak reports it
 	})
 	if err != nil {
 		tb.Fatalf("bench: %v", err)

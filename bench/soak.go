@@ -2,6 +2,8 @@ package bench
 
 // SoakResult is what TestSoak measured; benchreport reads it from the file given by -soak.out.
 type SoakResult struct {
+	Envoy           string  `json:"envoy"`          // the host's Envoy profile: the strictest, as everywhere by default
+	GuestFailures   uint64  `json:"guest_failures"` // Stats.Traps at the end
 	Streams         int     `json:"streams"`
 	WarmUp          int     `json:"warm_up"`
 	GuestMemWarm    uint64  `json:"guest_memory_after_warm_up"`

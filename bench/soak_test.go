@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/host"
 	"os"
 	"runtime"
 	"testing"
@@ -51,7 +52,11 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	run(warm)
-	res := SoakResult{Streams: streams, WarmUp: warm, GuestMemWarm: guestMem(), HostHeapWarm: hostHeap()}
+	profile, err := host.EnvoyProfileFor(host.DefaultEnvoy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := SoakResult{Envoy: profile.String(), Streams: streams, WarmUp: warm, GuestMemWarm: guestMem(), HostHeapWarm: hostHeap()}
 	res.GuestMemMax = res.GuestMemWarm
 	const checkpoints = 20
 	res.CheckpointEvery = (streams - warm) / checkpoints
@@ -67,6 +72,10 @@ func TestSoak(t *testing.T) {
 	res.Seconds = elapsed.Seconds()
 	res.GuestMemEnd = guestMem()
 	res.HostHeapEnd = hostHeap()
+	res.GuestFailures = h.Stats().Traps
+	if res.GuestFailures != 0 {
+		t.Errorf("%d guest failures under %s", res.GuestFailures, res.Envoy)
+	}
 	for _, m := range h.Metrics() {
 		if m.Name == "chips.cookies_rewritten" {
 			res.Rewritten = m.Value

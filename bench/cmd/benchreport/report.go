@@ -259,7 +259,11 @@ func Write(w io.Writer, in Inputs) {
 		p("TestSoak (CHIPS_SOAK=1): %s chat streams through one host with PoolSize 1 and the filter; guest memory read\n", thousands(s.Streams))
 		p("through a wazero memory allocator handed to host.New, host heap after runtime.GC.\n\n")
 		p("| measure | value |\n|---|---|\n")
+		if s.Envoy != "" {
+			p("| host's Envoy profile (WASI answers, restricted callbacks) | %s |\n", s.Envoy)
+		}
 		p("| streams (warm-up included) | %s (%s) |\n", thousands(s.Streams), thousands(s.WarmUp))
+		p("| guest failures (traps) | %d |\n", s.GuestFailures)
 		p("| cookies rewritten (metric chips.cookies_rewritten) | %s |\n", thousands(int(s.Rewritten)))
 		p("| guest linear memory after warm-up | %s |\n", bytesText(s.GuestMemWarm))
 		p("| guest linear memory at end (max seen) | %s (%s) |\n", bytesText(s.GuestMemEnd), bytesText(s.GuestMemMax))

@@ -18,12 +18,14 @@ import (
 // TestServeSurvivesEnvoy133 is the Envoy gate through `wasmhost serve`: the filter as `make build` makes it, under
 // the default Envoy profile (1.33, the strictest), two instances, 64 keep-alive clients at once, for each of the
 // default and the affinity configuration. Every response must be the upstream's 200, the host must count no guest
-// failure, and the guests' memory must be the same at the end as after the first fifth of the requests. Counts
-// only; no timing.
+// failure, and the guests' memory must be the same at the end as after the warm-up (40,000 requests per instance,
+// what the filter's heap takes to settle). Counts only; no timing. Under -race or -short the gate runs 4,000
+// requests, too few for the heap to settle: the memory check needs the full run, which `make test` does.
 func TestServeSurvivesEnvoy133(t *testing.T) {
-	requests := 100_000
-	if raceEnabled || testing.Short() {
-		requests = 4_000
+	requests, warm := 120_000, 80_000
+	full := !raceEnabled && !testing.Short()
+	if !full {
+		requests, warm = 4_000, 2_000
 	}
 	wasm := testwasm.Filter(t)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +69,6 @@ func TestServeSurvivesEnvoy133(t *testing.T) {
 				}
 				wg.Wait()
 			}
-			warm := requests / 5
 			load(warm)
 			memWarm := adminStat(t, srv.AdminURL(), "wasmhost_guest_memory_bytes")
 			load(requests - warm)
@@ -86,7 +87,7 @@ func TestServeSurvivesEnvoy133(t *testing.T) {
 					t.Errorf("%s = %d (present %v), want 0", name, got, ok)
 				}
 			}
-			if got := stats["wasmhost_guest_memory_bytes"]; got != memWarm || got == 0 {
+			if got := stats["wasmhost_guest_memory_bytes"]; got == 0 || full && got != memWarm {
 				t.Errorf("guest memory %d B at the end, %d B after the warm-up: not flat", got, memWarm)
 			}
 		})
