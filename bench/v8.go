@@ -17,7 +17,7 @@ type V8Result struct {
 
 // V8GuestTimes are one guest's microseconds per stream, one value per round.
 type V8GuestTimes struct {
-	Name        string    `json:"name"`
-	USPerStream []float64 `json:"us_per_stream"`
-	CPUPerRound []float64 `json:"cpu_us_per_stream"`
+	Name         string    `json:"name"`
+	USPerStream  []float64 `json:"us_per_stream"`     // wall time
+	CPUPerStream []float64 `json:"cpu_us_per_stream"` // the process's CPU time
 }
