@@ -19,18 +19,18 @@ func proxyGetHeaderMapValue(mapType headerMap, keyData *byte, keySize int32, ret
 //go:noescape
 func proxyGetHeaderMapPairs(mapType headerMap, returnData unsafe.Pointer, returnSize *int32) uint32
 
-// statusOK and statusNotFound are the ABI's WasmResult values this file tells apart.
-const (
-	statusOK       = 0
-	statusNotFound = 1
-)
+// statusOK is the ABI's WasmResult for success.
+const statusOK = 0
 
 // requestHeader returns the first value of a request header, or false when it is absent.
 func requestHeader(name string) (string, bool) {
 	var data *byte
 	var size int32
-	if proxyGetHeaderMapValue(requestHeaders, unsafe.StringData(name), int32(len(name)), unsafe.Pointer(&data), &size) != statusOK || data == nil {
+	if proxyGetHeaderMapValue(requestHeaders, unsafe.StringData(name), int32(len(name)), unsafe.Pointer(&data), &size) != statusOK {
 		return "", false
+	}
+	if data == nil { // an empty value: the host allocates nothing for it
+		return "", true
 	}
 	return unsafe.String(data, size), true
 }
