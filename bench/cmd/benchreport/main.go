@@ -71,26 +71,16 @@ func run(o options) error {
 	}
 	in := Inputs{Results: res, Machine: readMachine(res), Commands: o.commands, Generated: time.Now().UTC()}
 	if o.soak != "" {
-		b, err := os.ReadFile(o.soak)
-		if err != nil {
-			return fmt.Errorf("benchreport: %w", err)
+		in.Soak = new(bench.SoakResult)
+		if err := readJSON(o.soak, in.Soak); err != nil {
+			return err
 		}
-		var s bench.SoakResult
-		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("benchreport: %s: %w", o.soak, err)
-		}
-		in.Soak = &s
 	}
 	if o.v8 != "" {
-		b, err := os.ReadFile(o.v8)
-		if err != nil {
-			return fmt.Errorf("benchreport: %w", err)
+		in.V8 = new(bench.V8Result)
+		if err := readJSON(o.v8, in.V8); err != nil {
+			return err
 		}
-		var v bench.V8Result
-		if err := json.Unmarshal(b, &v); err != nil {
-			return fmt.Errorf("benchreport: %s: %w", o.v8, err)
-		}
-		in.V8 = &v
 	}
 	for _, t := range []struct {
 		path string
@@ -106,13 +96,9 @@ func run(o options) error {
 		*t.dst = strings.TrimRight(string(b), "\n")
 	}
 	if o.latencies != "" && o.chart != "" {
-		b, err := os.ReadFile(o.latencies)
-		if err != nil {
-			return fmt.Errorf("benchreport: %w", err)
-		}
 		var lat map[string][]int64
-		if err := json.Unmarshal(b, &lat); err != nil {
-			return fmt.Errorf("benchreport: %s: %w", o.latencies, err)
+		if err := readJSON(o.latencies, &lat); err != nil {
+			return err
 		}
 		if err := drawLatencyChart(lat, o.chart); err != nil {
 			return err
@@ -127,6 +113,18 @@ func run(o options) error {
 	Write(&buf, in)
 	if err := os.WriteFile(o.out, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("benchreport: %w", err)
+	}
+	return nil
+}
+
+// readJSON decodes the JSON file at path into v.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("benchreport: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("benchreport: %s: %w", path, err)
 	}
 	return nil
 }
