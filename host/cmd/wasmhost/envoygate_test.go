@@ -15,8 +15,8 @@ import (
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/internal/testwasm"
 )
 
-// TestServeSurvivesEnvoy133 is the Envoy gate through `wasmhost serve`: the filter as `make build` makes it, under
-// the default Envoy profile (1.33, the strictest), two instances, 64 keep-alive clients at once, for each of the
+// TestServeSurvivesEnvoy133 is the Envoy gate through `wasmhost serve --envoy 1.33`: the filter as `make build` makes
+// it, under Envoy 1.33's Wasm host (the strictest profile, also the default), two instances, 64 keep-alive clients at once, for each of the
 // default and the affinity configuration. Every response must be the upstream's 200, the host must count no guest
 // failure, and the guests' memory must be the same at the end as after the warm-up (40,000 requests per instance,
 // what the filter's heap takes to settle). Counts only; no timing. Under -race or -short the gate runs 4,000
@@ -38,7 +38,7 @@ func TestServeSurvivesEnvoy133(t *testing.T) {
 		t.Run(config, func(t *testing.T) {
 			srv, _ := startServeCmd(t, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--wasm", wasm,
 				"--cache-dir", cacheDir, "--config", "../../../testdata/config/"+config, "--upstream", up.URL,
-				"--pool", "2", "--failure-policy", "reload", "--log-level", "error")
+				"--pool", "2", "--failure-policy", "reload", "--log-level", "error", "--envoy", "1.33")
 			const clients = 64
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
 			defer client.CloseIdleConnections()
