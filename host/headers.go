@@ -204,8 +204,21 @@ func lowerASCII(s string) string {
 	return s
 }
 
+// hasUpper reports an ASCII capital letter in s. Every header name of every stream passes through it, so it looks
+// at eight bytes at a time: with the top bit of each byte cleared, adding 0x80-'A' sets a byte's top bit exactly when
+// the byte is 'A' or more, adding 0x80-'Z'-1 exactly when it is above 'Z', and no addition carries into the next
+// byte; bytes of 0x80 and more are then excluded.
 func hasUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
+		y := x &^ high
+		if (y+(0x80-'A')*ones)&^(y+(0x80-'Z'-1)*ones)&^x&high != 0 {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
 		if c := s[i]; 'A' <= c && c <= 'Z' {
 			return true
 		}

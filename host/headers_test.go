@@ -2,6 +2,7 @@ package host
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -235,5 +236,29 @@ func TestKeyName(t *testing.T) {
 	key := []byte("Set-Cookie")
 	if n := testing.AllocsPerRun(100, func() { _ = keyName(kindResponseHeaders, key) }); n != 0 {
 		t.Errorf("keyName(Set-Cookie) allocates %v times", n)
+	}
+}
+
+// hasUpper's eight-bytes-at-a-time test agrees with a byte-by-byte one on every byte value at every position of
+// names from 1 to 24 bytes.
+func TestHasUpperEveryByte(t *testing.T) {
+	byteByByte := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if 'A' <= s[i] && s[i] <= 'Z' {
+				return true
+			}
+		}
+		return false
+	}
+	for n := 1; n <= 24; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("x-\xff", n)[:n])
+				b[pos] = byte(c)
+				if got, want := hasUpper(string(b)), byteByByte(string(b)); got != want {
+					t.Fatalf("hasUpper(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
 	}
 }
