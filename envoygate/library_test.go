@@ -34,6 +34,7 @@ type outcome struct {
 	answered503  int    // local responses of status 503
 	firstFailure string // the first failure's error, for the report
 	traps        uint64 // Stats.Traps
+	warm         int    // streams in the warm-up
 	memWarm      int64  // guest memory after the warm-up
 	memEnd       int64  // guest memory at the end
 }
@@ -132,6 +133,7 @@ func (r run) do(t *testing.T) outcome {
 	}
 	warm := min(warmUpPerInstance*r.instances, r.streams/2)
 	phase(warm)
+	out.warm = warm
 	out.memWarm = h.Stats().GuestMemoryBytes
 	if !halt() {
 		phase(r.streams - warm)
