@@ -115,7 +115,12 @@ func instantiateEnv(ctx context.Context, r wazero.Runtime, p *Platform) error {
 	return nil
 }
 
-func instanceOf(ctx context.Context) *instance { return ctx.Value(ctxKey{}).(*instance) }
+func instanceOf(ctx context.Context) *instance {
+	if c, ok := ctx.(*instanceContext); ok {
+		return c.inst
+	}
+	return ctx.Value(ctxKey{}).(*instance)
+}
 
 func arg(stack []uint64, i int) uint32 { return uint32(stack[i]) }
 

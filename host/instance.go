@@ -67,9 +67,23 @@ func (p phase) isStream() bool { return p >= phaseContextCreate }
 // the VM itself, and the plugin's root context is the first one created.
 const rootContextID = 1
 
-// ctxKey finds the instance behind a host-function call: every call into a guest passes the instance's own
-// context, built once, so the lookup is one pointer comparison and allocates nothing.
+// ctxKey finds the instance behind a host-function call in a context that wraps the instance's own.
 type ctxKey struct{}
+
+// instanceContext is the context every call into the guest passes, built once per instance. A host function finds
+// its instance with one type assertion (instanceOf), and wazero's own lookup on each call (for a snapshotter) ends
+// at the first Value instead of walking a chain of contexts.
+type instanceContext struct {
+	context.Context // context.Background()
+	inst            *instance
+}
+
+func (c *instanceContext) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c.inst
+	}
+	return nil
+}
 
 // guestFuncs are the module's exported functions, looked up once per instance.
 type guestFuncs struct {
@@ -144,7 +158,7 @@ func (h *Host) newInstance(ctx context.Context, sl *poolSlot) (*instance, error)
 	}
 	inst.mod = mod
 	inst.mem = mod.Memory()
-	inst.ctx = context.WithValue(context.Background(), ctxKey{}, inst)
+	inst.ctx = &instanceContext{Context: context.Background(), inst: inst}
 	f := &inst.fn
 	f.initialize = mod.ExportedFunction("_initialize")
 	f.main = mod.ExportedFunction("main")

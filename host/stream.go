@@ -81,35 +81,41 @@ type streamState struct {
 	props       map[string][]byte
 }
 
-// streamStates recycles stream states, with their header buffers, from closed streams to new ones.
-var streamStates = sync.Pool{New: func() any { return new(streamState) }}
-
-func (st *streamState) begin(id uint32, info StreamInfo, now time.Time) {
-	props := st.props
-	clear(props)
-	reqBody, respBody := st.reqBody[:0], st.respBody[:0]
-	req, resp := st.req, st.resp
-	*st = streamState{id: id, info: info, start: now, props: props, reqBody: reqBody, respBody: respBody, req: req, resp: resp}
+// streamStates recycles stream states, with their header buffers, from closed streams to new ones. A state in the
+// pool is clean (see release), so that begin only sets what differs from stream to stream.
+var streamStates = sync.Pool{New: func() any {
+	st := new(streamState)
 	st.req.reset(kindRequestHeaders)
 	st.resp.reset(kindResponseHeaders)
+	return st
+}}
+
+func (st *streamState) begin(id uint32, info StreamInfo, now time.Time) {
+	st.id, st.info, st.start = id, info, now
 }
 
 // maxKeptBody is the largest body buffer a recycled stream state keeps: a stream that buffered a large body should
 // not leave that much memory to every stream state in the pool.
 const maxKeptBody = 64 << 10
 
-// release returns the state to streamStates, dropping what it references of the caller's and the plugin's data.
+// release cleans the state and returns it to streamStates: every field is zeroed except the buffers, which drop
+// what they reference of the caller's and the plugin's data.
 func (st *streamState) release() {
 	st.req.reset(kindRequestHeaders)
 	st.resp.reset(kindResponseHeaders)
-	clear(st.props)
-	st.info, st.local, st.upstream, st.codeDetails = StreamInfo{}, nil, "", ""
-	if cap(st.reqBody) > maxKeptBody {
-		st.reqBody = nil
+	props := st.props
+	if len(props) > 0 {
+		clear(props)
 	}
-	if cap(st.respBody) > maxKeptBody {
-		st.respBody = nil
+	reqBody, respBody := st.reqBody[:0], st.respBody[:0]
+	if cap(reqBody) > maxKeptBody {
+		reqBody = nil
 	}
+	if cap(respBody) > maxKeptBody {
+		respBody = nil
+	}
+	req, resp := st.req, st.resp
+	*st = streamState{props: props, reqBody: reqBody, respBody: respBody, req: req, resp: resp}
 	streamStates.Put(st)
 }
 
