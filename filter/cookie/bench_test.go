@@ -62,3 +62,16 @@ func BenchmarkRegistrableDomain(b *testing.B) {
 		benchSink, _ = RegistrableDomain("chat.example.co.uk:443")
 	}
 }
+
+// BenchmarkAppendRewriteChatResponse is the filter's path: the rewritten values go into one reused buffer.
+func BenchmarkAppendRewriteChatResponse(b *testing.B) {
+	p := DefaultPolicy()
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = buf[:0]
+		for _, line := range chatResponse {
+			buf, benchSink, _ = AppendRewrite(buf, line, p)
+		}
+	}
+}

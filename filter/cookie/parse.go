@@ -56,19 +56,29 @@ const (
 	msb = 0x8080808080808080
 )
 
-// hasCTL is containsCTL eight bytes at a time.
+// hasCTL is containsCTL eight bytes at a time, with one branch per eight bytes: in WebAssembly every branch taken
+// costs a dispatch. A byte below 0x20 or equal to 0x7f sets its high bit in one of the two terms of ctlBits; the
+// bits of the whole line are gathered first, and only a line with one set (a CTL, or an HTAB, which is allowed) is
+// looked at byte by byte.
 func hasCTL(s string) bool {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := *(*uint64)(unsafe.Pointer(unsafe.StringData(s[i:])))
-		// A byte below 0x20 or equal to 0x7f sets its high bit in one of the two terms (the classic "has less
-		// than" and "has zero byte" tests); a hit is confirmed byte by byte, since HTAB is allowed.
-		y := x ^ (0x7f * lsb)
-		if ((x-0x20*lsb)&^x|(y-lsb)&^y)&msb != 0 && containsCTL(s[i:i+8]) {
-			return true
-		}
+	if len(s) < 8 {
+		return containsCTL(s)
 	}
-	return containsCTL(s[i:])
+	p := unsafe.Pointer(unsafe.StringData(s))
+	last := len(s) - 8
+	var bits uint64
+	for i := 0; i < last; i += 8 {
+		bits |= ctlBits(*(*uint64)(unsafe.Add(p, i)))
+	}
+	bits |= ctlBits(*(*uint64)(unsafe.Add(p, last))) // the last eight bytes, overlapping the loop's last word
+	return bits&msb != 0 && containsCTL(s)
+}
+
+// ctlBits sets the high bit of some byte of x when x holds a byte below 0x20 or equal to 0x7f (the classic "has
+// less than" and "has zero byte" tests); it may also set it for other bytes next to one, never without one.
+func ctlBits(x uint64) uint64 {
+	y := x ^ (0x7f * lsb)
+	return (x-0x20*lsb)&^x | (y-lsb)&^y
 }
 
 // equalFoldASCII compares s with lower, an ASCII lowercase literal, ignoring
@@ -96,14 +106,6 @@ func hasPrefixFoldASCII(s, lowerPrefix string) bool {
 	return len(s) >= len(lowerPrefix) && equalFoldASCII(s[:len(lowerPrefix)], lowerPrefix)
 }
 
-// segmentEnd returns the offset of the first ';' at or after start, or len(line).
-func segmentEnd(line string, start int) int {
-	if i := strings.IndexByte(line[start:], ';'); i >= 0 {
-		return start + i
-	}
-	return len(line)
-}
-
 // cookiePair is the name-value-pair of a set-cookie-string (RFC 6265bis §5.6
 // steps 2–5): everything before the first ';', split at the first '='.
 type cookiePair struct {
@@ -124,7 +126,10 @@ type cookiePair struct {
 //
 // An empty value ("a=") is a valid cookie.
 func parsePair(line string) (cookiePair, bool) {
-	end := segmentEnd(line, 0)
+	end := strings.IndexByte(line, ';')
+	if end < 0 {
+		end = len(line)
+	}
 	equals := strings.IndexByte(line[:end], '=')
 	if equals < 0 {
 		return cookiePair{}, false
@@ -154,9 +159,13 @@ type attribute struct {
 func (a *attribute) honoured() bool { return len(a.value) <= maxAttributeValueOctets }
 
 // scan parses the attribute introduced by the ';' at line[start] of a line without CTLs. An attribute this package
-// does not reason about costs only finding its bounds.
+// does not reason about costs only finding its bounds. (strings.IndexByte is called here rather than through a
+// helper: in WebAssembly a call that is not inlined costs more than finding the ';'.)
 func (a *attribute) scan(line string, start int) {
-	end := segmentEnd(line, start+1)
+	end := len(line)
+	if i := strings.IndexByte(line[start+1:], ';'); i >= 0 {
+		end = start + 1 + i
+	}
 	ts, te := start+1, end
 	for ts < te && isWSP(line[ts]) {
 		ts++
@@ -165,7 +174,7 @@ func (a *attribute) scan(line string, start int) {
 		te--
 	}
 	a.start, a.end, a.textStart, a.textEnd = start, end, ts, te
-	a.kind, a.value = classify(line[ts:te])
+	a.kind, a.value = classify(line, ts, te)
 }
 
 // attributeKind names the attributes this package reasons about; every
@@ -196,6 +205,26 @@ func word(s string) uint64 {
 	return w
 }
 
+// wordAt is word(line[i:]) for the bytes that matter to classify: the first min(8, len(line)-i), read with one
+// load wherever the line has eight bytes to read (the bytes above them are not zero, unlike word's; classify looks
+// only at as many bytes as the text has). A byte loop costs a dispatch per byte in WebAssembly, one load does not.
+func wordAt(line string, i int) uint64 {
+	if i+8 <= len(line) {
+		return *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.StringData(line)), i)) | 0x20*lsb
+	}
+	return wordNearEnd(line, i)
+}
+
+// wordNearEnd is wordAt for an offset less than eight bytes from the end of the line.
+func wordNearEnd(line string, i int) uint64 {
+	if len(line) < 8 {
+		return word(line[i:])
+	}
+	// The line's last eight bytes, shifted so that line[i] comes first.
+	w := *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.StringData(line)), len(line)-8))
+	return w>>(8*(8-(len(line)-i))) | 0x20*lsb
+}
+
 // lit packs a lowercase literal of up to eight bytes like word.
 func lit(s string) uint64 {
 	var w uint64
@@ -205,8 +234,18 @@ func lit(s string) uint64 {
 	return w
 }
 
+// The first four letters of each name this package knows (a little-endian word, as wordAt packs them), and the
+// whole of its first eight.
+const (
+	first4Path     = 'p' | 'a'<<8 | 't'<<16 | 'h'<<24
+	first4Secure   = 's' | 'e'<<8 | 'c'<<16 | 'u'<<24
+	first4Domain   = 'd' | 'o'<<8 | 'm'<<16 | 'a'<<24
+	first4HTTPOnly = 'h' | 't'<<8 | 't'<<16 | 'p'<<24
+	first4SameSite = 's' | 'a'<<8 | 'm'<<16 | 'e'<<24
+	first4Part     = 'p' | 'a'<<8 | 'r'<<16 | 't'<<24
+)
+
 var (
-	litPath        = lit("path")
 	litSecure      = lit("secure")
 	litDomain      = lit("domain")
 	litHTTPOnly    = lit("httponly")
@@ -216,33 +255,54 @@ var (
 )
 
 const (
-	mask4 = 1<<32 - 1
+	mask3 = 1<<24 - 1
 	mask6 = 1<<48 - 1
 )
 
-// classify returns the kind of an attribute from its text (trimmed of whitespace), ASCII-case-insensitively, and
-// for a kind other than attrUnknown its value. The name is the text before the first '=', trimmed, and the value
-// the text after it, trimmed ("" without an '='). Every name this package knows is made of letters, which makes the
-// OR-0x20 folding of word exact, and begins with four letters no other shares: the text's first word decides the
-// candidate, and the name is that candidate when only whitespace stands between it and the '=' (or the end).
-// Expires and Max-Age are not classified: they are never changed, and deletion cookies need no special casing.
-func classify(text string) (attributeKind, string) {
-	w := word(text)
+// classify returns the kind of an attribute from its text line[ts:te] (trimmed of whitespace), ASCII-case-
+// insensitively, and for a kind other than attrUnknown its value. The name is the text before the first '=',
+// trimmed, and the value the text after it, trimmed ("" without an '='). Every name this package knows is made of
+// letters, which makes the OR-0x20 folding of wordAt exact, and begins with four letters no other shares: one
+// switch on the text's first four bytes picks the candidate (a few comparisons, where testing each name in turn
+// cost a branch per name in WebAssembly), and the name is that candidate when only whitespace stands between it
+// and the '=' (or the end). Expires and Max-Age are not classified: they are never changed, and deletion cookies
+// need no special casing.
+func classify(line string, ts, te int) (attributeKind, string) {
+	text := line[ts:te]
+	if len(text) < 4 {
+		return attrUnknown, ""
+	}
+	w := wordAt(line, ts)
 	var kind attributeKind
 	var n int
-	switch {
-	case len(text) >= 4 && w&mask4 == litPath:
+	switch uint32(w) {
+	case first4Path:
 		kind, n = attrPath, 4
-	case len(text) >= 6 && w&mask6 == litSecure:
+	case first4Secure:
 		kind, n = attrSecure, 6
-	case len(text) >= 6 && w&mask6 == litDomain:
+		if len(text) < 6 || w&mask6 != litSecure {
+			return attrUnknown, ""
+		}
+	case first4Domain:
 		kind, n = attrDomain, 6
-	case len(text) >= 8 && w == litHTTPOnly:
+		if len(text) < 6 || w&mask6 != litDomain {
+			return attrUnknown, ""
+		}
+	case first4HTTPOnly:
 		kind, n = attrHTTPOnly, 8
-	case len(text) >= 8 && w == litSameSite:
+		if len(text) < 8 || w != litHTTPOnly {
+			return attrUnknown, ""
+		}
+	case first4SameSite:
 		kind, n = attrSameSite, 8
-	case len(text) >= 11 && w == litPartitioned && word(text[8:11]) == litNed:
+		if len(text) < 8 || w != litSameSite {
+			return attrUnknown, ""
+		}
+	case first4Part:
 		kind, n = attrPartitioned, 11
+		if len(text) < 11 || w != litPartitioned || wordAt(line, ts+8)&mask3 != litNed {
+			return attrUnknown, ""
+		}
 	default:
 		return attrUnknown, ""
 	}
