@@ -77,7 +77,16 @@ type Sealer struct {
 	keys  []sealKey
 	mu    sync.Mutex
 	cache map[string]cachedToken // recently authenticated values, at most openCacheSize
+	// nonces holds random bytes not yet used, read noncesPerRead nonces at a time; next is the offset of the
+	// first unused one. Guarded by mu.
+	nonces [noncesPerRead * nonceLen]byte
+	next   int
 }
+
+// noncesPerRead is how many nonces one read of the system's random source provides. Inside the filter that read
+// is a host call (WASI random_get), which costs far more than the bytes it returns; a token seals one nonce. Each
+// byte is handed out once and never reused, so the nonces are exactly as random as reading them one at a time.
+const noncesPerRead = 32
 
 // openCacheSize bounds the cache of authenticated values (a few hundred bytes an entry, so a few hundred KiB per
 // VM at most).
@@ -137,8 +146,7 @@ func (s *Sealer) Seal(t Token, aad string) (string, error) {
 	raw[0] = version1
 	copy(raw[1:headerLen], k.id[:])
 	nonce := raw[headerLen:prefixLen]
-	// crypto/rand is WASI random_get inside the filter, which Envoy provides.
-	if _, err := rand.Read(nonce); err != nil {
+	if err := s.nonce(nonce); err != nil {
 		return "", fmt.Errorf("affinity: seal: nonce: %w", err)
 	}
 	plain := raw[prefixLen : prefixLen+n]
@@ -148,6 +156,21 @@ func (s *Sealer) Seal(t Token, aad string) (string, error) {
 	// Encrypt in place: plain[:0] as destination is the aliasing cipher.AEAD allows.
 	k.aead.Seal(plain[:0], nonce, plain, additionalData(raw[:headerLen], aad))
 	return valueEncoding.EncodeToString(raw), nil
+}
+
+// nonce fills dst (nonceLen bytes) with random bytes never handed out before. crypto/rand is WASI random_get
+// inside the filter, which Envoy provides.
+func (s *Sealer) nonce(dst []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.next == 0 {
+		if _, err := rand.Read(s.nonces[:]); err != nil {
+			return err
+		}
+	}
+	copy(dst, s.nonces[s.next:s.next+nonceLen])
+	s.next = (s.next + nonceLen) % len(s.nonces)
+	return nil
 }
 
 // Open returns the token in value if one of the keys authenticates it for the cookie name aad. Errors are

@@ -465,3 +465,20 @@ func BenchmarkOpenRejected(b *testing.B) {
 		}
 	}
 }
+
+// Nonces come from a pool refilled noncesPerRead at a time: none may repeat, within a fill or across fills.
+func TestNoncesNeverRepeatAcrossPoolRefills(t *testing.T) {
+	s := mustSealer(t, keyA)
+	seen := map[string]int{}
+	for i := range 3*noncesPerRead + 1 {
+		raw, err := valueEncoding.DecodeString(mustSeal(t, s, sample, cookieName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonce := string(raw[headerLen:prefixLen])
+		if j, ok := seen[nonce]; ok {
+			t.Fatalf("seal %d reused the nonce of seal %d", i, j)
+		}
+		seen[nonce] = i
+	}
+}
