@@ -6,6 +6,7 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/affinity"
+	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/rewrite"
 )
 
 // The session-affinity side of a stream. Decisions are filter/affinity's; this file only moves headers and
@@ -22,26 +23,38 @@ import (
 // upstreamAddressPath is the property holding the "ip:port" of the upstream host serving the stream.
 var upstreamAddressPath = []string{"upstream", "address"}
 
-// affinityRequest handles the request head: drop a client-sent routing header, honour a valid token by setting
-// that header for the stateful session filter that follows, and hide the affinity cookie from the upstream.
+// affinityRequest handles the request head: it computes the request's facts (see readRequest) from the one read of
+// all its headers it needs anyway, sparing a host call per fact; then drops a client-sent routing header, honours a
+// valid token by setting that header for the stateful session filter that follows, and hides the affinity cookie
+// from the upstream.
 func (h *httpContext) affinityRequest() {
 	a := &h.cfg.Affinity
 	headers, err := readHeaders(requestHeaders)
 	if err != nil {
 		proxywasm.LogWarnf("chips: affinity: reading request headers: %v", err)
+		h.readRequest()
 		return
 	}
 	var buf [4]string
 	cookies := buf[:0]
 	clientRoute := false
+	var authority, path, ua string
+	var haveAuthority, havePath, haveUA bool // the first of each counts, as proxy_get_header_map_value reads it
 	for name, value, ok := headers.next(); ok; name, value, ok = headers.next() {
 		switch name {
 		case "cookie":
 			cookies = append(cookies, value)
 		case a.RoutingHeader:
 			clientRoute = true
+		case ":authority":
+			authority, haveAuthority = first(authority, haveAuthority, value)
+		case ":path":
+			path, havePath = first(path, havePath, value)
+		case "user-agent":
+			ua, haveUA = first(ua, haveUA, value)
 		}
 	}
+	h.req = rewrite.NewRequest(h.cfg, authority, path, ua)
 	dry := h.cfg.DryRun
 	if clientRoute && !dry {
 		if err := proxywasm.RemoveHttpRequestHeader(a.RoutingHeader); err != nil {
@@ -67,6 +80,14 @@ func (h *httpContext) affinityRequest() {
 	if h.affinity.StripCookies {
 		replaceRequestCookies(h.affinity.Cookies)
 	}
+}
+
+// first keeps the first value of a header seen several times.
+func first(kept string, have bool, value string) (string, bool) {
+	if have {
+		return kept, true
+	}
+	return value, true
 }
 
 // replaceRequestCookies swaps every cookie header for values (possibly none). Removing them all and adding each back

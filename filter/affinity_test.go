@@ -353,3 +353,39 @@ func TestAffinityOffTouchesNothing(t *testing.T) {
 		t.Errorf("affinity metrics defined while affinity is off")
 	}
 }
+
+// With affinity on, the request's authority, path and user agent come from the one read of all request headers:
+// the host scope, domain: auto and the user-agent check see them as they do without affinity.
+func TestAffinityRequestFactsFromHeaderPairs(t *testing.T) {
+	host := startAffinity(t, `{"cookies":{"domain":"auto"},"scope":{"hosts":["chat.example.com"],"path_prefixes":["/genesys/"]},`+
+		affinityDoc("")[1:], upstreamA)
+	resp := [][2]string{{":status", "200"}, {"set-cookie", "a=b; Path=/"}}
+
+	// The emulator joins added headers into one (see plugin_test.go), so the cookies are checked in that one.
+	x := stream(t, host, browserRequest(), resp)
+	sc := strings.Join(values(x.resp, "set-cookie"), "\n")
+	if !strings.HasPrefix(sc, "a=b; Path=/; Domain=example.com; Secure; SameSite=None") {
+		t.Errorf("in scope: %q lacks the registrable domain or SameSite=None", sc)
+	}
+	if !strings.Contains(sc, affinityName+"=") {
+		t.Errorf("in scope: no affinity cookie in %q", sc)
+	}
+
+	ios12 := "Mozilla/5.0 (iPhone; CPU iPhone OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1"
+	x = stream(t, host, request("chat.example.com", "/genesys/cometd", ios12), resp)
+	for _, sc := range values(x.resp, "set-cookie") {
+		if strings.Contains(strings.ToLower(sc), "samesite") {
+			t.Errorf("iOS 12 client got SameSite: %q", sc)
+		}
+	}
+
+	for _, req := range [][][2]string{
+		request("shop.example.com", "/genesys/cometd", chromeUA),
+		request("chat.example.com", "/static/app.js", chromeUA),
+	} {
+		x = stream(t, host, req, resp)
+		if got := values(x.resp, "set-cookie"); len(got) != 1 || got[0] != "a=b; Path=/" {
+			t.Errorf("out of scope (%q): set-cookie %q, want it untouched and no affinity cookie", req, got)
+		}
+	}
+}

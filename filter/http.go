@@ -25,8 +25,18 @@ type httpContext struct {
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	// Only what the configuration uses is read: the authority for host scopes and domain: auto, the path for path
-	// scopes, the user agent for SameSite=None.
+	if h.cfg.Affinity.Enabled {
+		// Affinity reads every request header: the request's facts come from that one read (see affinityRequest).
+		h.affinityRequest()
+		return types.ActionContinue
+	}
+	h.readRequest()
+	return types.ActionContinue
+}
+
+// readRequest computes the request's facts from the headers the configuration uses, each read on its own: the
+// authority for host scopes and domain: auto, the path for path scopes, the user agent for SameSite=None.
+func (h *httpContext) readRequest() {
 	var authority, path, ua string
 	if len(h.cfg.Scope.Hosts) > 0 || h.cfg.Cookies.DomainAuto {
 		authority, _ = requestHeader(":authority")
@@ -38,10 +48,6 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		ua, _ = requestHeader("user-agent")
 	}
 	h.req = rewrite.NewRequest(h.cfg, authority, path, ua)
-	if h.cfg.Affinity.Enabled {
-		h.affinityRequest()
-	}
-	return types.ActionContinue
 }
 
 func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
