@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/config"
 	"github.com/chips-proxy-wasm/chips-proxy-wasm/filter/cookie"
@@ -22,27 +23,32 @@ const baseAttributes = "; Path=/; Secure; HttpOnly; SameSite=None; Partitioned"
 //
 // A max_age that is not a whole number of seconds is rounded up: "Max-Age=0" would delete the cookie.
 func SetCookie(a *config.Affinity, value string, req *rewrite.Request) string {
-	var b strings.Builder
-	b.Grow(len(a.CookieName) + 1 + len(value) + len(baseAttributes) + len("; Max-Age=") + 20)
-	b.WriteString(a.CookieName)
-	b.WriteByte('=')
-	b.WriteString(value)
-	b.WriteString(baseAttributes)
+	// One array holds the line as built and, after it, the line as rewritten: a single allocation for both (each
+	// costs the filter a few hundred nanoseconds). AppendRewrite grows it should the room reserved not suffice.
+	n := len(a.CookieName) + 1 + len(value) + len(baseAttributes) + len("; Max-Age=") + 20
+	b := make([]byte, 0, 2*n+len(req.Policy.Path)+len(req.Policy.Domain)+rewriteRoom)
+	b = append(b, a.CookieName...)
+	b = append(b, '=')
+	b = append(b, value...)
+	b = append(b, baseAttributes...)
 	if a.MaxAge > 0 {
 		secs := int64((a.MaxAge + time.Second - 1) / time.Second)
-		b.WriteString("; Max-Age=")
-		b.WriteString(strconv.FormatInt(secs, 10))
+		b = append(b, "; Max-Age="...)
+		b = strconv.AppendInt(b, secs, 10)
 	}
-	line := b.String()
+	line := unsafe.String(unsafe.SliceData(b), len(b)) // b's bytes up to len(b) are never written again
 	if req.IncompatibleClient {
 		out, _ := cookie.StripSameSiteNone(line)
 		return out
 	}
 	// The name is a validated token and the value base64url, so Rewrite cannot find the line malformed; were it
 	// ever to, the line as built is still a valid cookie.
-	out, _ := cookie.Rewrite(line, req.Policy)
+	_, out, _ := cookie.AppendRewrite(b, line, req.Policy)
 	return out
 }
+
+// rewriteRoom covers what the cookie policy may add to the affinity cookie besides its Path and Domain.
+const rewriteRoom = 64
 
 // WithoutNamed returns the response's Set-Cookie values minus those setting a cookie called name, and whether any
 // was removed. The affinity cookie's name belongs to the filter: an upstream cookie of that name would overwrite the
