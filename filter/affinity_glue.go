@@ -130,9 +130,8 @@ func (h *httpContext) affinityResponse(headers headerIter) string {
 		return ""
 	}
 	// Missing (a local reply, no upstream chosen) reads as "": there is nothing to pin to.
-	addr, _ := proxywasm.GetProperty(upstreamAddressPath)
 	now := time.Now()
-	action, tok := affinity.Decide(a, &h.affinity, string(addr), now)
+	action, tok := affinity.Decide(a, &h.affinity, upstreamAddress(), now)
 	if action == affinity.Keep {
 		return ""
 	}
