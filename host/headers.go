@@ -27,158 +27,6 @@ const (
 	kindResponseTrailers
 )
 
-// isInline reports whether Envoy keeps name as an O(1) ("inline") header in maps of the given kind. The sets are
-// the defaults of Envoy's header_map.h (INLINE_REQ_HEADERS, INLINE_REQ_RESP_HEADERS, INLINE_RESP_HEADERS and the
-// trailer variants) plus "referer", which the attribute code registers for request headers. Extensions can register
-// more at start-up; those are not modelled and behave as regular headers here.
-func isInline(kind mapKind, name string) bool { return inlineIndex(kind, name) >= 0 }
-
-// inlineIndex numbers the inline headers of a map kind (below 64, so a bit set can track them), or returns -1.
-func inlineIndex(kind mapKind, name string) int {
-	switch kind {
-	case kindRequestHeaders:
-		switch name {
-		case ":authority":
-			return 12
-		case ":method":
-			return 13
-		case ":path":
-			return 14
-		case ":protocol":
-			return 15
-		case ":scheme":
-			return 16
-		case "expect":
-			return 17
-		case "grpc-timeout":
-			return 18
-		case "te":
-			return 19
-		case "user-agent":
-			return 20
-		case "referer":
-			return 21
-		case "x-client-trace-id":
-			return 22
-		case "x-forwarded-client-cert":
-			return 23
-		case "x-forwarded-for":
-			return 24
-		case "x-forwarded-host":
-			return 25
-		case "x-forwarded-proto":
-			return 26
-		case "x-envoy-downstream-service-cluster":
-			return 27
-		case "x-envoy-downstream-service-node":
-			return 28
-		case "x-envoy-external-address":
-			return 29
-		case "x-envoy-force-trace":
-			return 30
-		case "x-envoy-hedge-on-per-try-timeout":
-			return 31
-		case "x-envoy-internal":
-			return 32
-		case "x-envoy-ip-tags":
-			return 33
-		case "x-envoy-retry-on":
-			return 34
-		case "x-envoy-retry-grpc-on":
-			return 35
-		case "x-envoy-retriable-status-codes":
-			return 36
-		case "x-envoy-retriable-header-names":
-			return 37
-		case "x-envoy-original-path":
-			return 38
-		case "x-envoy-original-url":
-			return 39
-		case "x-envoy-upstream-alt-stat-name":
-			return 40
-		case "x-envoy-upstream-rq-timeout-alt-response":
-			return 41
-		case "x-envoy-expected-rq-timeout-ms":
-			return 42
-		case "x-envoy-max-retries":
-			return 43
-		case "x-envoy-upstream-rq-timeout-ms":
-			return 44
-		case "x-envoy-upstream-rq-per-try-timeout-ms":
-			return 45
-		case "x-envoy-upstream-stream-duration-ms":
-			return 46
-		}
-		return inlineReqRespIndex(name)
-	case kindResponseHeaders:
-		switch name {
-		case ":status":
-			return 12
-		case "date":
-			return 13
-		case "location":
-			return 14
-		case "server":
-			return 15
-		case "grpc-status":
-			return 16
-		case "grpc-message":
-			return 17
-		case "x-envoy-degraded":
-			return 18
-		case "x-envoy-immediate-health-check-fail":
-			return 19
-		case "x-envoy-ratelimited":
-			return 20
-		case "x-envoy-upstream-canary":
-			return 21
-		case "x-envoy-upstream-healthchecked-cluster":
-			return 22
-		case "x-envoy-upstream-service-time":
-			return 23
-		}
-		return inlineReqRespIndex(name)
-	case kindResponseTrailers:
-		switch name {
-		case "grpc-status":
-			return 0
-		case "grpc-message":
-			return 1
-		}
-	}
-	return -1
-}
-
-func inlineReqRespIndex(name string) int {
-	switch name {
-	case "connection":
-		return 0
-	case "content-length":
-		return 1
-	case "content-type":
-		return 2
-	case "keep-alive":
-		return 3
-	case "proxy-connection":
-		return 4
-	case "proxy-status":
-		return 5
-	case "transfer-encoding":
-		return 6
-	case "upgrade":
-		return 7
-	case "via":
-		return 8
-	case "x-request-id":
-		return 9
-	case "x-envoy-attempt-count":
-		return 10
-	case "x-envoy-decorator-operation":
-		return 11
-	}
-	return -1
-}
-
 // canonicalName lowercases name and, in request maps, maps the legacy "host" to ":authority".
 func canonicalName(kind mapKind, name string) string {
 	name = lowerASCII(name)
@@ -268,14 +116,18 @@ func (m *headerMap) load(h [][2]string) {
 	m.bufs[0], m.pairs, m.cur = buf, buf, 0
 }
 
+// normalised reports whether h already has the shape load gives a map. It runs on every header map of every
+// stream, so it makes one pass without a data-dependent branch per name: a repeated inline header is found by the
+// name's slot in the kind's inline table (inlineSet), and only when two names of the list share an inline slot does
+// an exact pass (noInlineTwice) tell a repeat from a collision.
 func (m *headerMap) normalised(h [][2]string) bool {
+	set := &inlineSets[m.kind]
+	request := m.kind == kindRequestHeaders
 	regular := false
-	var seen uint64 // inline headers met so far
-	for _, p := range h {
-		name := p[0]
-		if hasUpper(name) || (m.kind == kindRequestHeaders && name == "host") {
-			return false
-		}
+	var seen [4]uint64 // inline slots met so far
+	var shared uint64  // non-zero once two names met the same inline slot
+	for i := range h {
+		name := h[i][0]
 		if isPseudo(name) {
 			if regular {
 				return false
@@ -283,7 +135,24 @@ func (m *headerMap) normalised(h [][2]string) bool {
 		} else {
 			regular = true
 		}
-		if i := inlineIndex(m.kind, name); i >= 0 {
+		if hasUpper(name) || (request && name == "host") {
+			return false
+		}
+		if n := len(name); n >= 2 && n <= maxInlineLen {
+			slot := inlineSlot(name, set.mul)
+			w, bit := slot>>6, uint64(1)<<(slot&63)&set.occupied[slot>>6]
+			shared |= seen[w] & bit
+			seen[w] |= bit
+		}
+	}
+	return shared == 0 || noInlineTwice(set, h)
+}
+
+// noInlineTwice reports whether no inline header of the set occurs twice in h.
+func noInlineTwice(set *inlineSet, h [][2]string) bool {
+	var seen uint64 // inline headers met so far, by index
+	for i := range h {
+		if i := set.index(h[i][0]); i >= 0 {
 			if seen&(1<<i) != 0 {
 				return false
 			}

@@ -1,6 +1,8 @@
 package host
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -261,4 +263,126 @@ func TestHasUpperEveryByte(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The hashed lookup finds every declared inline name of a kind at its position, and nothing else: no name of
+// another kind, no name in another case, no prefix or extension of a declared name.
+func TestInlineIndexFindsExactlyTheDeclaredNames(t *testing.T) {
+	longest := 0
+	for kind, names := range inlineNames {
+		declared := map[string]int{}
+		for i, n := range names {
+			declared[n] = i
+			longest = max(longest, len(n))
+		}
+		for k := range inlineNames {
+			for _, n := range append(inlineNames[k], repeatedNames...) {
+				want, ok := declared[n]
+				if !ok {
+					want = -1
+				}
+				if got := inlineIndex(mapKind(kind), n); got != want {
+					t.Errorf("kind %d: inlineIndex(%q) = %d, want %d", kind, n, got, want)
+				}
+				for _, other := range []string{strings.ToUpper(n), n[:len(n)-1], n + "s", "x" + n[1:], n[:len(n)-1] + "x"} {
+					if _, ok := declared[other]; ok {
+						continue
+					}
+					if got := inlineIndex(mapKind(kind), other); got != -1 {
+						t.Errorf("kind %d: inlineIndex(%q) = %d, want -1", kind, other, got)
+					}
+				}
+			}
+		}
+	}
+	if longest != maxInlineLen {
+		t.Errorf("the longest inline name has %d bytes, maxInlineLen is %d", longest, maxInlineLen)
+	}
+}
+
+// normalised, which tracks inline headers by hash slot, agrees with a plain check by name on random lists drawn
+// from every inline name, the repeated regular ones, names that share a slot with an inline name without being
+// one, the request's "host", capitals and misplaced pseudo-headers.
+func TestNormalisedAgreesWithACheckByName(t *testing.T) {
+	byName := func(kind mapKind, h [][2]string) bool {
+		seen, regular := map[string]bool{}, false
+		for _, p := range h {
+			name := p[0]
+			if strings.ToLower(name) != name || kind == kindRequestHeaders && name == "host" {
+				return false
+			}
+			if strings.HasPrefix(name, ":") {
+				if regular {
+					return false
+				}
+			} else {
+				regular = true
+			}
+			if isInline(kind, name) {
+				if seen[name] {
+					return false
+				}
+				seen[name] = true
+			}
+		}
+		return true
+	}
+	rng := rand.New(rand.NewPCG(11, 26))
+	for _, kind := range []mapKind{kindRequestHeaders, kindResponseHeaders, kindRequestTrailers, kindResponseTrailers} {
+		set := &inlineSets[kind]
+		var pool []string
+		for _, names := range inlineNames {
+			pool = append(pool, names...)
+		}
+		pool = append(pool, repeatedNames...)
+		pool = append(pool, "host", "Set-Cookie", "X-Request-Id", "", "a", ":unknown")
+		sharing := 0
+		for i := 0; sharing < 8 && i < 100000 && len(set.names) > 0; i++ {
+			name := fmt.Sprintf("x-h-%d", i)
+			if slot := inlineSlot(name, set.mul); set.slots[slot] != 0 {
+				pool = append(pool, name)
+				sharing++
+			}
+		}
+		if len(set.names) > 0 && sharing < 8 {
+			t.Fatalf("kind %d: found %d names sharing an inline slot", kind, sharing)
+		}
+		found := [2]int{}
+		for range 20000 {
+			h := make([][2]string, rng.IntN(14))
+			for i := range h {
+				h[i][0] = pool[rng.IntN(len(pool))]
+			}
+			// Pseudo-headers first most of the time, so that the inline checks are reached.
+			slices.SortStableFunc(h, func(a, b [2]string) int {
+				return cmpBool(!isPseudo(a[0]), !isPseudo(b[0]))
+			})
+			if rng.IntN(4) == 0 {
+				rng.Shuffle(len(h), func(i, j int) { h[i], h[j] = h[j], h[i] })
+			}
+			m := &headerMap{kind: kind}
+			want := byName(kind, h)
+			if got := m.normalised(h); got != want {
+				t.Fatalf("kind %d: normalised(%q) = %v, a check by name says %v", kind, h, got, want)
+			}
+			if want {
+				found[1]++
+			} else {
+				found[0]++
+			}
+		}
+		if found[0] < 1000 || found[1] < 1000 {
+			t.Errorf("kind %d: %d lists not normalised and %d normalised; both need exercising", kind, found[0], found[1])
+		}
+	}
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
