@@ -29,7 +29,7 @@ import (
 // alternate (A, B, A, B, ...) and a burst of noise on this shared machine hits both rather than one.
 
 // warmUp streams run before the clock starts: a Go guest's heap, and with it its linear memory, grows to its working
-// size over the first thirty to forty-five thousand streams (TestSoak sees no growth after 50,000), and each
+// size over the first thirty to forty-five thousand streams (TestSoak checks the growth after 50,000), and each
 // growth copies the whole memory; these benchmarks measure the steady state.
 const warmUp = 50000
 
