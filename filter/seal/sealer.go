@@ -158,7 +158,7 @@ func (s *Sealer) Seal(t Token, aad string) (string, error) {
 	binary.BigEndian.PutUint64(plain[0:8], uint64(t.Issued.Unix()))
 	binary.BigEndian.PutUint64(plain[8:16], uint64(t.LastSeen.Unix()))
 	copy(plain[stampsLen:], t.Upstream)
-	ad := append(append(rest[:0:headerLen+len(aad)], raw[:headerLen]...), aad...)
+	ad := appendAdditionalData(rest[:0:headerLen+len(aad)], raw[:headerLen], aad)
 	// Encrypt in place: plain[:0] as destination is the aliasing cipher.AEAD allows.
 	k.aead.Seal(plain[:0], nonce, plain, ad)
 	out := rest[len(ad):]
@@ -217,7 +217,7 @@ func (s *Sealer) open(value, aad string) (Token, error) {
 	if err != nil || valueEncoding.EncodedLen(len(raw)) != len(value) || raw[0] != version1 {
 		return Token{}, ErrMalformed
 	}
-	ad := additionalData(raw[:headerLen], aad)
+	ad := appendAdditionalData(make([]byte, 0, headerLen+len(aad)), raw[:headerLen], aad)
 	nonce := raw[headerLen:prefixLen]
 	sealed := raw[prefixLen:]
 	for i := range s.keys {
@@ -244,9 +244,10 @@ func (s *Sealer) open(value, aad string) (Token, error) {
 	return Token{}, ErrTampered
 }
 
-func additionalData(header []byte, cookieName string) []byte {
-	ad := make([]byte, 0, len(header)+len(cookieName))
-	return append(append(ad, header...), cookieName...)
+// appendAdditionalData appends a token's additional data to dst: its header (version and key id), then the name of
+// the cookie that carries it, so that a token cannot be moved to another cookie.
+func appendAdditionalData(dst, header []byte, cookieName string) []byte {
+	return append(append(dst, header...), cookieName...)
 }
 
 func unixUTC(b []byte) time.Time {
