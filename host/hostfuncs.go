@@ -16,7 +16,7 @@ import (
 )
 
 // The "env" host module: the Proxy-Wasm host functions. They are registered once per runtime and find the calling
-// instance through the context of the call (see ctxKey). Each follows proxy-wasm-cpp-host's exports.cc and
+// instance through the context of the call (see instanceContext). Each follows proxy-wasm-cpp-host's exports.cc and
 // Envoy's Context for its checks and their order: an out-of-range enum argument is BadArgument, memory outside the
 // guest's is InvalidMemoryAccess (never a host panic), and a map, buffer or feature the current callback cannot
 // reach gets the status Envoy gives in the same situation.
@@ -115,12 +115,7 @@ func instantiateEnv(ctx context.Context, r wazero.Runtime, p *Platform) error {
 	return nil
 }
 
-func instanceOf(ctx context.Context) *instance {
-	if c, ok := ctx.(*instanceContext); ok {
-		return c.inst
-	}
-	return ctx.Value(ctxKey{}).(*instance)
-}
+func instanceOf(ctx context.Context) *instance { return ctx.(*instanceContext).inst }
 
 func arg(stack []uint64, i int) uint32 { return uint32(stack[i]) }
 

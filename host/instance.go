@@ -67,22 +67,12 @@ func (p phase) isStream() bool { return p >= phaseContextCreate }
 // the VM itself, and the plugin's root context is the first one created.
 const rootContextID = 1
 
-// ctxKey finds the instance behind a host-function call in a context that wraps the instance's own.
-type ctxKey struct{}
-
-// instanceContext is the context every call into the guest passes, built once per instance. A host function finds
-// its instance with one type assertion (instanceOf), and wazero's own lookup on each call (for a snapshotter) ends
-// at the first Value instead of walking a chain of contexts.
+// instanceContext is the context every call into the guest passes, built once per instance (instantiation runs no
+// start function, so no host function is called with another). A host function finds its instance with one type
+// assertion (instanceOf); any other lookup, such as wazero's own on each call, ends at context.Background().
 type instanceContext struct {
 	context.Context // context.Background()
 	inst            *instance
-}
-
-func (c *instanceContext) Value(key any) any {
-	if key == (ctxKey{}) {
-		return c.inst
-	}
-	return nil
 }
 
 // guestFuncs are the module's exported functions, looked up once per instance.
